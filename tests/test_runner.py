@@ -1,0 +1,103 @@
+"""The runner: bad input is refused before anything is written; a good run leaves a complete
+record; a failing or diverging run leaves a record marked failed and no metrics.json."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from conftest import REPRO
+from repro.chapters import BadInput, find_chapter
+from repro.cli import main
+
+
+def repro(*args: str, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run([REPRO, *args], capture_output=True, text=True, env=env, timeout=600)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "no-such-chapter"], "unknown chapter 'no-such-chapter'; choose from: mini-chapter"),
+    (["run", "mini-chapter", "--preset", "huge"], "unknown preset 'huge'"),
+    (["run", "mini-chapter", "-p", "nope=1"], "unknown parameter 'nope'"),
+    (["run", "mini-chapter", "-p", "steps=1.5"], "takes an int; '1.5' is not one"),
+    (["run", "mini-chapter", "-p", "lr=fast"], "takes a float"),
+    (["run", "mini-chapter", "-p", "flip=maybe"], "takes a bool"),
+    (["run", "mini-chapter", "-p", "lr=-0.1"], "'lr' must lie in (0, inf)"),
+    (["run", "mini-chapter", "-p", "sigma=-1"], "'sigma' must lie in [0, inf)"),
+    (["run", "mini-chapter", "-p", "steps=0"], "'steps' must lie in [1, inf)"),
+    (["run", "mini-chapter", "-p", "lr"], "-p takes name=value"),
+    (["run", "mini-chapter", "-p", "preset=paper"], "set by the runner"),
+    (["book", "--preset", "huge"], "unknown preset 'huge'"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_bad_input_is_refused_with_one_line_and_writes_nothing(mini_book, capsys, args, message):
+    before = sorted(p for p in mini_book.rglob("*"))
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1, err  # one line
+    assert sorted(p for p in mini_book.rglob("*")) == before
+
+
+def test_an_existing_run_folder_is_never_overwritten(mini_book, tmp_path, capsys):
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "keep.txt").write_text("an earlier run")
+    assert main(["run", "mini-chapter", "--out", str(out)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+
+
+def test_list_shows_presets_parameters_types_and_defaults(mini_book, capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "mini-chapter" in out and "presets: quick, paper" in out
+    assert "steps: int = 3 in [1, inf)  number of steps  [paper: 5]" in out
+
+
+def test_presets_resolve_in_order_defaults_preset_overrides(mini_book):
+    chapter = find_chapter("mini-chapter")
+    assert chapter.resolve("quick", {})["steps"] == 3
+    assert chapter.resolve("paper", {})["steps"] == 5
+    assert chapter.resolve("paper", {"steps": "7"})["steps"] == 7
+    with pytest.raises(BadInput):
+        chapter.resolve("paper", {"steps": "x"})
+
+
+def test_a_good_run_writes_notebook_metrics_verdicts_and_provenance(mini_book, tmp_path):
+    out = tmp_path / "run"
+    done = repro("run", "mini-chapter", "-p", "sigma=0.25", "--out", str(out), "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in out.iterdir()) == [
+        "experiments.ipynb", "metrics.json", "provenance.json", "verdicts.json"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["run"]["sigma"] == 0.25  # the override reached the notebook
+    provenance = json.loads((out / "provenance.json").read_text())
+    assert provenance["status"] == "ok" and provenance["preset"] == "quick"
+    assert provenance["parameters"]["sigma"] == 0.25 and provenance["overrides"] == {"sigma": "0.25"}
+    assert {"commit", "dirty"} <= set(provenance["git"])
+    assert {"device", "python", "torch", "numpy"} <= set(provenance["environment"])
+    assert provenance["wall_time_s"] > 0 and provenance["started"]
+    verdicts = {v["id"]: v["verdict"] for v in json.loads((out / "verdicts.json").read_text())}
+    assert verdicts == {"ordered": "pass", "bounded": "pass", "big-only": "not run"}
+    assert "ordered" in done.stdout and "2 pass, 0 fail, 1 not run" in done.stdout
+
+
+def test_a_failing_claim_gives_exit_status_1(mini_book, tmp_path):
+    done = repro("run", "mini-chapter", "-p", "flip=true", "--out", str(tmp_path / "r"),
+                 "--no-progress")
+    assert done.returncode == 1
+    assert "1 pass, 1 fail, 1 not run" in done.stdout
+
+
+def test_a_diverging_run_is_marked_failed_and_leaves_no_metrics(mini_book, tmp_path):
+    out = tmp_path / "run"
+    done = repro("run", "mini-chapter", "-p", "lr=1e6", "--out", str(out), "--no-progress")
+    assert done.returncode == 3
+    assert "run failed: Diverged: loss became non-finite at step" in done.stderr
+    assert not (out / "metrics.json").exists()
+    assert not list(out.glob(".*partial*"))
+    provenance = json.loads((out / "provenance.json").read_text())
+    assert provenance["status"] == "failed" and "Diverged" in provenance["error"]
