@@ -145,6 +145,19 @@ def execute_all(preset: str, jobs: int | None = None, log=print) -> list[Path]:
     return [job.target for job in work]
 
 
+def strip_solutions(notebook: Path) -> int:
+    """Remove the cells tagged ``solution`` (code and gated markers); returns how many."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    keep = [c for c in nb.cells if "solution" not in c.get("metadata", {}).get("tags", [])]
+    removed = len(nb.cells) - len(keep)
+    if removed:
+        nb.cells = keep
+        nbformat.write(nb, notebook)
+    return removed
+
+
 def assemble_site(preset: str, student: bool) -> Path:
     """Sources plus executed notebooks and run records, in ``_build/site-<preset>[-student]``."""
     root = paths.root()
@@ -165,8 +178,10 @@ def assemble_site(preset: str, student: bool) -> Path:
     executed = executed_dir(preset)
     for chapter in all_chapters():
         for notebook in chapter.notebooks():
-            shutil.copy2(executed / chapter.folder.name / notebook.name,
-                         site / "chapters" / chapter.folder.name / notebook.name)
+            target = site / "chapters" / chapter.folder.name / notebook.name
+            shutil.copy2(executed / chapter.folder.name / notebook.name, target)
+            if student:
+                strip_solutions(target)
         run = executed / chapter.folder.name / "run"
         for name in ("metrics.json", "provenance.json"):
             if (run / name).exists():
