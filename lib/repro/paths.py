@@ -36,6 +36,6 @@ def data_dir() -> Path:
 
 def cache_dir() -> Path:
     """Ignored by git: downloads, run folders, executed-notebook cache."""
-    path = Path(os.environ.get("REPRO_CACHE", root() / "data" / "cache"))
+    path = Path(os.environ.get("REPRO_CACHE") or root() / "data" / "cache")
     path.mkdir(parents=True, exist_ok=True)
     return path
