@@ -4,11 +4,12 @@ record; a failing or diverging run leaves a record marked failed and no metrics.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import pytest
 
-from conftest import REPRO
+from conftest import REPRO, ROOT
 from repro.chapters import BadInput, find_chapter
 from repro.cli import main
 
@@ -101,3 +102,58 @@ def test_a_diverging_run_is_marked_failed_and_leaves_no_metrics(mini_book, tmp_p
     assert not list(out.glob(".*partial*"))
     provenance = json.loads((out / "provenance.json").read_text())
     assert provenance["status"] == "failed" and "Diverged" in provenance["error"]
+
+
+# --- the real chapter: refusals cost nothing; one small run goes end to end ---------------------
+
+
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-p", "quad_lr=-0.01"], "'quad_lr' must lie in (0, inf)"),
+    (["-p", "quad_sigma=-0.1"], "'quad_sigma' must lie in [0, inf)"),
+    (["-p", "valley_seeds=many"], "'valley_seeds' takes an int"),
+    (["-p", "learning_rate=0.1"], "unknown parameter 'learning_rate'"),
+    (["--preset", "laptop"], "unknown preset 'laptop' for anticorrelated-noise-injection"),
+])
+def test_the_chapter_refuses_bad_input(monkeypatch, tmp_path, capsys, args, message):
+    monkeypatch.setenv("REPRO_ROOT", str(ROOT))
+    out = tmp_path / "run"
+    assert main(["run", "anticorrelated-noise-injection", "--out", str(out), *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_the_chapter_reruns_with_overrides(tmp_path):
+    """`repro run CHAPTER -p ...` as a researcher would: a new notebook, metrics and verdicts."""
+    out = tmp_path / "run"
+    small = ["valley_seeds=16", "valley_steps=2000", "quad_seeds=4", "quad_steps=1500",
+             "quad_noise_steps=1000", "quad_sigma_grid=0.05", "mnist_seeds=2", "mnist_steps=300",
+             "mnist_noise_steps=200", "mnist_probes=4"]
+    args = [a for s in small for a in ("-p", s)]
+    done = subprocess.run([REPRO, "run", "anticorrelated-noise-injection", *args, "--out", str(out),
+                           "--no-progress"], capture_output=True, text=True, cwd=ROOT, timeout=900,
+                          env={**os.environ, "REPRO_ROOT": str(ROOT)})
+    assert done.returncode in (0, 1), done.stderr[-3000:]  # 1: a claim failed at this tiny size
+    provenance = json.loads((out / "provenance.json").read_text())
+    assert provenance["status"] == "ok"
+    assert provenance["parameters"]["valley_steps"] == 2000
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["valley"]["u2"]["anti_pgd"]) == 16  # one value per seed
+    verdicts = json.loads((out / "verdicts.json").read_text())
+    assert {v["verdict"] for v in verdicts} <= {"pass", "fail", "not run"}
+    assert sum(v["verdict"] == "not run" for v in verdicts) == 2  # the CIFAR claims
+    assert "pass," in done.stdout and "[quick]" in done.stdout
+
+
+def test_a_diverging_chapter_run_says_where_and_writes_no_metrics(tmp_path):
+    out = tmp_path / "run"
+    done = subprocess.run([REPRO, "run", "anticorrelated-noise-injection", "-p", "valley_steps=200",
+                           "-p", "quad_lr=3", "--out", str(out), "--no-progress"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600,
+                          env={**os.environ, "REPRO_ROOT": str(ROOT)})
+    assert done.returncode == 3
+    assert "Diverged: quadratic regression loss" in done.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["experiments.ipynb", "provenance.json"]
+    assert json.loads((out / "provenance.json").read_text())["status"] == "failed"
