@@ -145,17 +145,25 @@ def execute_all(preset: str, jobs: int | None = None, log=print) -> list[Path]:
     return [job.target for job in work]
 
 
-def strip_solutions(notebook: Path) -> int:
-    """Remove the cells tagged ``solution`` (code and gated markers); returns how many."""
+def prepare_for_book(notebook: Path, student: bool) -> None:
+    """Edit an executed notebook for the page: fold the runner's injected parameters (without the
+    machine-specific metrics path) and, for the student edition, drop the cells tagged
+    ``solution`` (solution code and its gated markers)."""
     import nbformat
 
     nb = nbformat.read(notebook, as_version=4)
-    keep = [c for c in nb.cells if "solution" not in c.get("metadata", {}).get("tags", [])]
-    removed = len(nb.cells) - len(keep)
-    if removed:
-        nb.cells = keep
-        nbformat.write(nb, notebook)
-    return removed
+    cells = []
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if student and "solution" in tags:
+            continue
+        if "injected-parameters" in tags:
+            cell.source = "\n".join(line for line in cell.source.splitlines()
+                                     if not line.startswith("metrics_path ="))
+            cell.metadata["tags"] = [*tags, "hide-input"]
+        cells.append(cell)
+    nb.cells = cells
+    nbformat.write(nb, notebook)
 
 
 def assemble_site(preset: str, student: bool) -> Path:
@@ -180,8 +188,7 @@ def assemble_site(preset: str, student: bool) -> Path:
         for notebook in chapter.notebooks():
             target = site / "chapters" / chapter.folder.name / notebook.name
             shutil.copy2(executed / chapter.folder.name / notebook.name, target)
-            if student:
-                strip_solutions(target)
+            prepare_for_book(target, student)
         run = executed / chapter.folder.name / "run"
         for name in ("metrics.json", "provenance.json"):
             if (run / name).exists():

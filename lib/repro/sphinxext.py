@@ -24,7 +24,7 @@ from sphinx.util.docutils import SphinxDirective
 from repro.chapters import all_chapters
 from repro.claims import FAIL, NOT_RUN, PASS, ChapterClaims, check_all
 
-BADGE = {PASS: "✅ pass", FAIL: "❌ fail", NOT_RUN: "◻️ not run"}
+BADGE = {PASS: "**pass**", FAIL: "**FAIL**", NOT_RUN: "*not run*"}
 
 
 def _cell(text: str) -> str:
