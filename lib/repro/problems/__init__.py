@@ -11,3 +11,7 @@ from repro.problems.sensing import MatrixSensing
 from repro.problems.valley import WideningValley
 
 __all__ = ["MatrixSensing", "QuadraticRegression", "WideningValley"]
+from repro.problems.lp import LpRegression
+__all__ += ["LpRegression"]
+from repro.problems.matrix import MatrixCompletion, SymmetricSensing
+__all__ += ["MatrixCompletion", "SymmetricSensing"]

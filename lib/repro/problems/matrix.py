@@ -1,0 +1,165 @@
+"""Low-rank matrix problems with a planted truth: symmetric sensing (Gaussian or commuting
+measurements) and matrix completion from observed entries.
+
+Unlike ``MatrixSensing`` (one operator shared by all seeds), these problems hold P independent
+instances at once: the operator, the truth and the observations carry a leading instance
+dimension, so a sweep over problem draws runs as one batched computation. A matrix argument has
+shape (P, ..., n, n): instance first, then any batch dimensions (initialisation scales, seeds).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from repro._common import generator as _generator
+from repro.problems._checks import _positive_int
+
+
+def _orthonormal(P: int, n: int, k: int, g: torch.Generator, dtype) -> torch.Tensor:
+    q, r = torch.linalg.qr(torch.randn(P, n, k, generator=g, dtype=dtype))
+    # fix the signs so the draw is a function of the seed alone (QR's signs are a convention)
+    return q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2)
+
+
+class SymmetricSensing:
+    """Recover a PSD rank-r X* (n x n) from m linear measurements y_i = <A_i, X*>, A_i symmetric.
+
+    ``measurements="gaussian"``: A_i = (G + G^T)/2 with G i.i.d. N(0, 1).
+    ``measurements="commuting"``: A_i = Q diag(a_i) Q^T with one orthogonal Q per instance and
+    a_i i.i.d. N(0, 1), so all A_i commute; X* = Q diag(x*) Q^T then shares their eigenvectors
+    (r positive eigenvalues), the case where the implicit bias is a theorem (Gunasekar et al. 2017).
+
+    Otherwise X* = U* U*^T with U* having orthonormal columns (eigenvalues 1). The loss of a
+    factor U (P, ..., n, k) is f(U U^T) with f(X) = |A(X) - y|^2 / (2m), one value per (P, ...).
+    """
+
+    def __init__(self, n: int = 30, r: int = 2, m: int = 100, n_instances: int = 1,
+                 measurements: str = "gaussian", seed: int = 0, dtype=torch.float64, device=None):
+        self.n, self.r, self.m = _positive_int("n", n), _positive_int("r", r), _positive_int("m", m)
+        self.P = _positive_int("n_instances", n_instances)
+        if r > n:
+            raise ValueError(f"rank r = {r} exceeds n = {n}")
+        if measurements not in ("gaussian", "commuting"):
+            raise ValueError(f"unknown measurements {measurements!r}; use 'gaussian' or 'commuting'")
+        self.measurements = measurements
+        g = _generator(seed)
+        P = self.P
+        if measurements == "gaussian":
+            G = torch.randn(P, m, n, n, generator=g, dtype=dtype)
+            A = (G + G.transpose(-1, -2)) / 2
+            U = _orthonormal(P, n, r, g, dtype)
+            X = U @ U.transpose(-1, -2)
+            self.Q = None
+        else:
+            Q = _orthonormal(P, n, n, g, dtype)
+            a = torch.randn(P, m, n, generator=g, dtype=dtype)
+            A = torch.einsum("pij,pmj,pkj->pmik", Q, a, Q)
+            # the truth: r of the n shared eigen-directions, with eigenvalues in [1, 2)
+            support = torch.argsort(torch.rand(P, n, generator=g), dim=-1)[:, :r]
+            lam = torch.zeros(P, n, dtype=dtype)
+            lam.scatter_(1, support, 1 + torch.rand(P, r, generator=g, dtype=dtype))
+            X = torch.einsum("pij,pj,pkj->pik", Q, lam, Q)
+            self.Q, self.a = Q.to(device), a.to(device)
+        self.A, self.X_star = A.to(device), X.to(device)
+        self.y = self.measure(self.X_star)
+
+    def measure(self, M: torch.Tensor) -> torch.Tensor:
+        """<A_i, M> for every measurement of the matching instance: (P, ..., n, n) -> (P, ..., m)."""
+        P, n = M.shape[0], self.n
+        flat = M.reshape(P, -1, n * n)
+        out = flat @ self.A.reshape(self.P, self.m, n * n).transpose(-1, -2)
+        return out.reshape(*M.shape[:-2], self.m)
+
+    def adjoint(self, v: torch.Tensor) -> torch.Tensor:
+        """sum_i v_i A_i: (P, ..., m) -> (P, ..., n, n)."""
+        P, n = v.shape[0], self.n
+        out = v.reshape(P, -1, self.m) @ self.A.reshape(self.P, self.m, n * n)
+        return out.reshape(*v.shape[:-1], n, n)
+
+    def _expand(self, t: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
+        return t.reshape(t.shape[0], *([1] * (M.ndim - t.ndim)), *t.shape[1:])
+
+    def residual(self, X: torch.Tensor) -> torch.Tensor:
+        return self.measure(X) - self._expand(self.y, X[..., 0])
+
+    def loss_X(self, X: torch.Tensor) -> torch.Tensor:
+        """f(X) = |A(X) - y|^2 / (2m), one value per leading index."""
+        return (self.residual(X) ** 2).sum(-1) / (2 * self.m)
+
+    def grad_X(self, X: torch.Tensor) -> torch.Tensor:
+        """The gradient of f at X: (1/m) sum_i r_i A_i (symmetric)."""
+        return self.adjoint(self.residual(X)) / self.m
+
+    def loss(self, U: torch.Tensor) -> torch.Tensor:
+        """f(U U^T) for a factor U of shape (P, ..., n, k)."""
+        return self.loss_X(U @ U.transpose(-1, -2))
+
+    def relative_error(self, X: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
+        """|X - R|_F / |R|_F with R the truth X* (default) or a given (P, n, n) reference."""
+        R = self.X_star if reference is None else reference
+        R = self._expand(R, X)
+        return torch.linalg.matrix_norm(X - R) / torch.linalg.matrix_norm(R)
+
+
+class MatrixCompletion:
+    """Complete a rank-r matrix M* = U V^T (rows x cols) from a random subset of its entries.
+
+    U, V have i.i.d. N(0, 1/r) entries, so the entries of M* have variance about 1. Of the
+    ``n_observed`` entries drawn uniformly without replacement (per instance), a fraction
+    ``test_fraction`` is held out as a test set: ``train_mask`` and ``test_mask`` are disjoint
+    0/1 tensors of shape (P, rows, cols). The loss of a matrix W (P, ..., rows, cols) is the mean
+    squared error over the training entries, halved.
+    """
+
+    def __init__(self, rows: int = 30, cols: int = 30, r: int = 2, n_observed: int = 300,
+                 test_fraction: float = 0.0, n_instances: int = 1, seed: int = 0,
+                 dtype=torch.float64, device=None):
+        self.rows, self.cols = _positive_int("rows", rows), _positive_int("cols", cols)
+        self.r, self.P = _positive_int("r", r), _positive_int("n_instances", n_instances)
+        total = rows * cols
+        if not 1 <= n_observed <= total:
+            raise ValueError(f"n_observed must be in [1, {total}], got {n_observed!r}")
+        if not 0 <= test_fraction < 1:
+            raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction!r}")
+        g = _generator(seed)
+        U = torch.randn(self.P, rows, r, generator=g, dtype=dtype) / r**0.5
+        V = torch.randn(self.P, cols, r, generator=g, dtype=dtype) / r**0.5
+        self.M_star = (U @ V.transpose(-1, -2)).to(device)
+        order = torch.argsort(torch.rand(self.P, total, generator=g), dim=-1)
+        n_test = int(round(test_fraction * n_observed))
+        n_train = n_observed - n_test
+        if n_train < 1:
+            raise ValueError("no training entries left; lower test_fraction")
+        train = torch.zeros(self.P, total, dtype=dtype)
+        test = torch.zeros(self.P, total, dtype=dtype)
+        train.scatter_(1, order[:, :n_train], 1.0)
+        if n_test:
+            test.scatter_(1, order[:, n_train:n_observed], 1.0)
+        self.train_mask = train.reshape(self.P, rows, cols).to(device)
+        self.test_mask = test.reshape(self.P, rows, cols).to(device)
+        self.n_train, self.n_test = n_train, n_test
+
+    def _expand(self, t: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+        return t.reshape(t.shape[0], *([1] * (W.ndim - t.ndim)), *t.shape[1:])
+
+    def _mse(self, W: torch.Tensor, mask: torch.Tensor, count: int) -> torch.Tensor:
+        diff = (W - self._expand(self.M_star, W)) * self._expand(mask, W)
+        return (diff**2).sum((-1, -2)) / count
+
+    def loss(self, W: torch.Tensor) -> torch.Tensor:
+        """Half the mean squared error over the training entries, one value per leading index."""
+        return self._mse(W, self.train_mask, self.n_train) / 2
+
+    def test_error(self, W: torch.Tensor) -> torch.Tensor:
+        """Mean squared error over the held-out entries."""
+        if self.n_test == 0:
+            raise ValueError("this problem holds no test entries (test_fraction = 0)")
+        return self._mse(W, self.test_mask, self.n_test)
+
+    def relative_error(self, W: torch.Tensor) -> torch.Tensor:
+        """|W - M*|_F / |M*|_F over all entries."""
+        R = self._expand(self.M_star, W)
+        return torch.linalg.matrix_norm(W - R) / torch.linalg.matrix_norm(R)
+
+
+__all__ = ["SymmetricSensing", "MatrixCompletion"]
