@@ -93,3 +93,15 @@ def test_summarize_gives_mean_and_sample_spread():
     assert (mean, n) == (2.0, 2) and sd == pytest.approx(2 ** 0.5)
     with pytest.raises(TypeError):
         summarize([True, False])
+
+
+def test_a_known_failure_still_fails_and_says_why():
+    c = Claim.from_dict({"id": "c", "statement": "s", "metric": "m.v",
+                         "check": {"bound": "<= 1"}, "presets": ["quick", "paper"],
+                         "known_failure": {"quick": "too few samples at this size"}})
+    v = check_claim(c, {"m": {"v": 2.0}}, "quick")
+    assert v.verdict == FAIL and "too few samples" in v.detail
+    assert check_claim(c, {"m": {"v": 0.5}}, "quick").verdict == PASS  # it can pass after all
+    with pytest.raises(ClaimsError, match="not checked at"):
+        Claim.from_dict({"id": "c", "statement": "s", "metric": "m", "check": {"bound": "<= 1"},
+                         "presets": ["quick"], "known_failure": {"paper": "x"}})

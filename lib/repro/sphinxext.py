@@ -70,9 +70,10 @@ class ClaimsTable(_MarkdownDirective):
         self.env.note_dependency(str(folder / "claims.yaml"))
         lines = ["| claim | where | paper | this run | verdict |", "|---|---|---|---|---|"]
         for v in verdicts:
+            measured = v.measured + (f" ({v.detail})" if v.verdict == FAIL and v.detail else "")
             lines.append(
                 f"| {_cell(v.claim.statement)} | {_cell(v.claim.where)} "
-                f"| {_cell(v.claim.paper or v.claim.describe_check())} | {_cell(v.measured)} "
+                f"| {_cell(v.claim.paper or v.claim.describe_check())} | {_cell(measured)} "
                 f"| {BADGE[v.verdict]} |"
             )
         if provenance:
