@@ -1,4 +1,4 @@
-"""The ``repro`` command: list chapters, run one, build the book.
+"""The ``repro`` command: list chapters, run one, build the book, make and grade assignments.
 
 Exit status: 0 success; 1 a claim failed; 2 input refused (nothing written); 3 the run or the
 build failed.
@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from repro import paths
 from repro.chapters import BadInput, all_chapters, find_chapter
 
 EXIT_CLAIM_FAILED, EXIT_BAD_INPUT, EXIT_FAILED = 1, 2, 3
@@ -83,6 +84,79 @@ def cmd_book(args) -> int:
     return 0
 
 
+def cmd_assign(args) -> int:
+    from repro.assign import assign
+
+    chapter = find_chapter(args.chapter)
+    out = Path(args.out) if args.out else paths.root() / "_build" / "assignments" / chapter.slug
+    try:
+        done = assign(chapter, out)
+    except RuntimeError as error:  # otter failed: say so, without a traceback
+        print(f"repro: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"assignment for {chapter.slug} in {done.folder}")
+    print(f"  hand out:   {done.student}")
+    print(f"  grade with: {done.autograder}  (repro grade {chapter.slug} SUBMISSION "
+          f"--autograder {done.autograder})")
+    print(f"  solutions:  {done.solutions}")
+    for name, points, hidden in done.questions:
+        print(f"  {name}: {points:g} point(s), {hidden} hidden test(s)")
+    if not args.no_check:
+        from repro.assign import grade
+
+        try:
+            result = grade(chapter, done.solutions, done.autograder)
+        except RuntimeError as error:
+            print(f"repro: {error}", file=sys.stderr)
+            return EXIT_FAILED
+        if result.total != result.possible:
+            print(result.table())
+            print(f"repro: the solutions score {result.total:g} of {result.possible:g}",
+                  file=sys.stderr)
+            return EXIT_FAILED
+        print(f"  checked: the solutions score full marks ({result.possible:g} points)")
+    return 0
+
+
+def cmd_grade(args) -> int:
+    from repro.assign import check_submission, grade
+
+    chapter = find_chapter(args.chapter)
+    submissions: list[Path] = []
+    for item in map(Path, args.submission):
+        found = sorted(item.glob("*.ipynb")) if item.is_dir() else [item]
+        if item.is_dir() and not found:
+            raise BadInput(f"{item} holds no notebooks")
+        submissions += found
+    for path in submissions:  # refuse bad input before grading anything
+        check_submission(chapter, path)
+    autograder = Path(args.autograder) if args.autograder else None
+    if autograder is not None and (autograder.suffix != ".zip" or not autograder.is_file()):
+        raise BadInput(f"{autograder} is not an autograder zip file")
+    results = []
+    for path in submissions:
+        try:
+            result = grade(chapter, path, autograder)
+        except RuntimeError as error:
+            print(f"repro: {path}: {error}", file=sys.stderr)
+            return EXIT_FAILED
+        results.append(result)
+        print(f"{path}")
+        print(result.table())
+        if args.verbose:
+            for score in result.scores:
+                for case in score.failures:
+                    kind = "hidden" if case["hidden"] else "public"
+                    print(f"  {score.question} ({kind} test): {case['message'].strip()}")
+        print()
+    if len(results) > 1:
+        width = max(len(str(r.submission.name)) for r in results)
+        print("summary")
+        for r in results:
+            print(f"  {str(r.submission.name):<{width}}  {r.total:g} of {r.possible:g}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="repro", description="Run the book's chapters and build the book.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -105,6 +179,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--student", action="store_true", help="the student edition: no solutions")
     p.add_argument("--jobs", type=int, default=None, help="notebooks executed at once (default: cores)")
     p.set_defaults(func=cmd_book)
+
+    p = sub.add_parser("assign", help="a chapter's exercises as an assignment (otter-grader)")
+    p.add_argument("chapter", help="chapter slug (see `repro list`)")
+    p.add_argument("--out", help="folder (default: _build/assignments/<chapter>)")
+    p.add_argument("--no-check", action="store_true",
+                   help="skip grading the solutions (which must score full marks)")
+    p.set_defaults(func=cmd_assign)
+
+    p = sub.add_parser("grade", help="grade filled-in notebooks of a chapter's assignment")
+    p.add_argument("chapter", help="chapter slug (see `repro list`)")
+    p.add_argument("submission", nargs="+", help="a notebook, or a folder of notebooks")
+    p.add_argument("--autograder", help="the autograder.zip that `repro assign` wrote "
+                   "(default: build it afresh from the chapter's exercises)")
+    p.add_argument("-v", "--verbose", action="store_true", help="print why each test failed")
+    p.set_defaults(func=cmd_grade)
     return parser
 
 
