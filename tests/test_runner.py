@@ -157,3 +157,25 @@ def test_a_diverging_chapter_run_says_where_and_writes_no_metrics(tmp_path):
     assert "Diverged: quadratic regression loss" in done.stderr
     assert sorted(p.name for p in out.iterdir()) == ["experiments.ipynb", "provenance.json"]
     assert json.loads((out / "provenance.json").read_text())["status"] == "failed"
+
+
+def test_a_kernel_that_dies_while_starting_is_started_again(monkeypatch, tmp_path):
+    """Kernels started side by side can race for a port; the runner retries, then gives up."""
+    import papermill
+
+    from repro.runner import RunFailed, execute_notebook
+
+    calls = []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) < 3:
+            raise RuntimeError("Kernel died before replying to kernel_info")
+
+    monkeypatch.setattr(papermill, "execute_notebook", flaky)
+    execute_notebook(tmp_path / "a.ipynb", tmp_path / "b.ipynb", attempts=3)
+    assert len(calls) == 3
+    calls.clear()
+    with pytest.raises(RunFailed, match="the kernel failed"):
+        execute_notebook(tmp_path / "a.ipynb", tmp_path / "b.ipynb", attempts=2)
+    assert len(calls) == 2

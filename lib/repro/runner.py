@@ -98,21 +98,35 @@ def environment() -> dict[str, Any]:
 
 # --- executing one notebook ------------------------------------------------------------------
 
+KERNEL_START_FAILURES = ("Kernel died before replying to kernel_info", "Kernel didn't respond")
+
+
 def execute_notebook(source: Path, output: Path, parameters: Mapping[str, Any] | None = None,
-                     cwd: Path | None = None, progress: bool = False) -> None:
-    """Execute ``source`` into ``output`` with papermill; raise RunFailed with the error's line."""
+                     cwd: Path | None = None, progress: bool = False, attempts: int = 3) -> None:
+    """Execute ``source`` into ``output`` with papermill; raise RunFailed with the error's line.
+
+    A kernel that dies while starting is started again (up to ``attempts`` times): kernels
+    launched side by side can race for the same free TCP port, which is no fault of the notebook.
+    """
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
     output.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        papermill.execute_notebook(
-            str(source), str(output), parameters=dict(parameters or {}), kernel_name=KERNEL,
-            cwd=str(cwd or source.parent), progress_bar=progress, log_output=False,
-        )
-    except PapermillExecutionError as error:
-        raise RunFailed(f"{error.ename}: {str(error.evalue).strip().splitlines()[0] if error.evalue else ''}"
-                        f" (cell {error.exec_count})") from None
+    for attempt in range(1, attempts + 1):
+        try:
+            papermill.execute_notebook(
+                str(source), str(output), parameters=dict(parameters or {}), kernel_name=KERNEL,
+                cwd=str(cwd or source.parent), progress_bar=progress, log_output=False,
+            )
+            return
+        except PapermillExecutionError as error:
+            first = str(error.evalue).strip().splitlines()[0] if error.evalue else ""
+            raise RunFailed(f"{error.ename}: {first} (cell {error.exec_count})") from None
+        except RuntimeError as error:
+            if attempt < attempts and any(m in str(error) for m in KERNEL_START_FAILURES):
+                time.sleep(0.5 * attempt)
+                continue
+            raise RunFailed(f"the kernel failed: {error}") from None
 
 
 # --- a chapter run -------------------------------------------------------------------------
@@ -177,6 +191,8 @@ def run_chapter(chapter: Chapter, preset: str, overrides: Mapping[str, str],
         status, error = "failed", str(failure)
     except KeyboardInterrupt:
         status, error = "interrupted", "interrupted by the user"
+    except Exception as failure:  # noqa: BLE001 - recorded, never reported as a success
+        status, error = "failed", f"{type(failure).__name__}: {failure}"
     finally:
         metrics_tmp.unlink(missing_ok=True)
         provenance.update(status=status, error=error or None,
