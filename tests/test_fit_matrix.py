@@ -1,0 +1,76 @@
+"""fit_matrix: batched runs are independent runs, records have the promised shapes, early stop and
+divergence behave."""
+
+import pytest
+import torch
+
+from repro import Diverged
+from repro.metrics import singular_values
+from repro.models import DeepLinear
+from repro.penalties import NuclearFrobeniusRatio
+from repro.problems import MatrixCompletion
+from repro.train import fit_matrix
+
+
+def _problem():
+    return MatrixCompletion(rows=12, cols=10, r=2, n_observed=60, test_fraction=0.2, seed=3,
+                            dtype=torch.float64)
+
+
+def _model(S, depth=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return DeepLinear(12, 10, depth, n_seeds=S, scale=0.3, generator=g, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("opt", ["gd", "adam"])
+def test_batched_runs_equal_runs_one_at_a_time(opt):
+    # The claim the chapters' sweeps rest on: S runs trained together (with a penalty) end where
+    # the same S runs trained one after another end.
+    problem, penalty = _problem(), NuclearFrobeniusRatio(0.05)
+    make = (lambda p: torch.optim.SGD(p, lr=0.05)) if opt == "gd" else \
+        (lambda p: torch.optim.Adam(p, lr=0.01))
+    batched = _model(3)
+    alone = [DeepLinear.from_factors([f.detach()[s:s + 1] for f in batched.factors])
+             for s in range(3)]
+    fit_matrix(batched, problem.loss, make(batched.parameters()), 60, penalty=penalty)
+    for s, model in enumerate(alone):
+        fit_matrix(model, problem.loss, make(model.parameters()), 60, penalty=penalty)
+        torch.testing.assert_close(model()[0], batched()[s], rtol=1e-9, atol=1e-11)
+
+
+def test_records_and_losses_have_one_row_per_snapshot():
+    problem, model = _problem(), _model(2, depth=2)
+    out = fit_matrix(model, problem.loss, torch.optim.SGD(model.parameters(), lr=0.2), 50,
+                     record={"sv": singular_values, "test": problem.test_error}, record_every=20)
+    assert out["step"] == [0, 20, 40, 50] and out["steps"] == 50
+    assert out["loss"].shape == (4, 2) and out["sv"].shape == (4, 2, 10)
+    assert out["test"].shape == (4, 2)
+    assert (out["loss"][-1] < out["loss"][0]).all()
+    torch.testing.assert_close(out["loss"][-1], problem.loss(model()).detach())
+    torch.testing.assert_close(out["objective"], out["loss"])  # no penalty
+
+
+def test_penalty_enters_the_objective_not_the_loss():
+    problem, model = _problem(), _model(2, depth=1)
+    pen = NuclearFrobeniusRatio(0.5)
+    out = fit_matrix(model, problem.loss, torch.optim.SGD(model.parameters(), lr=0.1), 5,
+                     penalty=pen)
+    W = model().detach()
+    torch.testing.assert_close(out["objective"][-1], problem.loss(W) + pen(W))
+
+
+def test_stops_once_every_run_is_below_the_tolerance():
+    problem, model = _problem(), _model(2, depth=1)
+    out = fit_matrix(model, problem.loss, torch.optim.SGD(model.parameters(), lr=1.0), 10_000,
+                     stop_below=1e-8)
+    assert out["steps"] < 10_000
+    assert (out["loss"][-1] < 1e-8).all() and out["step"][-1] == out["steps"]
+
+
+def test_divergence_raises_and_bad_steps_are_refused():
+    problem, model = _problem(), _model(1, depth=3)
+    with pytest.raises(Diverged):
+        fit_matrix(model, problem.loss, torch.optim.SGD(model.parameters(), lr=1e3), 200,
+                   check_every=1)
+    with pytest.raises(ValueError):
+        fit_matrix(model, problem.loss, torch.optim.SGD(model.parameters(), lr=0.1), -1)
