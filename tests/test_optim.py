@@ -179,3 +179,29 @@ def test_train_loop_raises_diverged():
     with pytest.raises(Diverged, match="step"):
         train(model, GD(model.parameters(), lr=1e30), tiny_classification(), epochs=5,
               progress=False)
+
+
+def test_per_run_gd_is_gd_with_each_runs_own_step_size():
+    from repro.optim import PerRunGD
+    g = torch.Generator().manual_seed(0)
+    w0 = torch.randn(3, 4, 2, generator=g)
+    target = torch.randn(3, 4, 2, generator=g)
+    lrs = torch.tensor([0.1, 0.01, 0.5])
+    w = w0.clone().requires_grad_(True)
+    opt = PerRunGD([w], lrs)
+    for _ in range(5):
+        opt.zero_grad()
+        ((w - target) ** 2).sum().backward()
+        opt.step()
+    for s in range(3):                       # each run alone, with torch's own SGD
+        v = w0[s].clone().requires_grad_(True)
+        ref = torch.optim.SGD([v], lr=float(lrs[s]))
+        for _ in range(5):
+            ref.zero_grad()
+            ((v - target[s]) ** 2).sum().backward()
+            ref.step()
+        torch.testing.assert_close(w[s].detach(), v.detach())
+    with pytest.raises(ValueError):
+        PerRunGD([torch.zeros(2, 3, requires_grad=True)], torch.tensor([0.1, 0.1, 0.1]))
+    with pytest.raises(ValueError):
+        PerRunGD([torch.zeros(2, 3, requires_grad=True)], torch.tensor([0.1, -1.0]))

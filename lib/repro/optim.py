@@ -1,4 +1,4 @@
-"""Gradient descent with injected noise: GD, PGD and Anti-PGD.
+"""Gradient descent with injected noise: GD, PGD and Anti-PGD; and PerRunGD, one step size per run.
 
 All three are torch.optim.SGD underneath; PGD and Anti-PGD add one component, NoiseInjection, after
 the SGD step (Orvieto et al., 2022, Eqs. 1-2):
@@ -138,6 +138,39 @@ class AntiPGD(NoisyGD):
         super().__init__(params, lr=lr, noise=component, momentum=momentum)
 
 
+class PerRunGD(torch.optim.Optimizer):
+    """Plain gradient descent with one step size per run: ``lr`` has shape (S,), and every
+    parameter's leading dimension indexes the S runs (as in ``DeepLinear`` or ``EnsembleMLP``).
+
+    Sweeps where each configuration needs its own step size (the step that is stable depends on
+    the depth, the sample count or the scale of the data) then still train in one batched model.
+    """
+
+    def __init__(self, params, lr: torch.Tensor):
+        lr = torch.as_tensor(lr)
+        if lr.ndim != 1 or not bool((lr > 0).all()):
+            raise ValueError("lr must be a 1-D tensor of positive step sizes, one per run")
+        super().__init__(params, {"lr": lr})
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.shape[:1] != group["lr"].shape:
+                    raise ValueError(f"a parameter of shape {tuple(p.shape)} does not lead with "
+                                     f"the {len(group['lr'])} runs of lr")
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    lr = group["lr"].to(p.device, p.dtype).reshape(-1, *[1] * (p.ndim - 1))
+                    p.sub_(lr * p.grad)
+        return loss
+
+
 def make(method: str, params, lr: float, sigma: float = 0.0, noise: str = "gaussian",
          momentum: float = 0.0, generator: torch.Generator | None = None) -> torch.optim.Optimizer:
     """The optimizer named ``method`` ("gd", "pgd" or "anti_pgd"), for loops over methods."""
@@ -151,4 +184,4 @@ def make(method: str, params, lr: float, sigma: float = 0.0, noise: str = "gauss
     raise ValueError(f"unknown method {method!r}; use 'gd', 'pgd' or 'anti_pgd'")
 
 
-__all__ = ["GD", "PGD", "AntiPGD", "NoiseInjection", "NoisyGD", "make", "DISTRIBUTIONS"]
+__all__ = ["GD", "PerRunGD", "PGD", "AntiPGD", "NoiseInjection", "NoisyGD", "make", "DISTRIBUTIONS"]
