@@ -136,6 +136,43 @@ def test_too_ill_conditioned_raises_with_residual():
     np.testing.assert_allclose(sol.alpha, 1 / math.sqrt(1 + c), rtol=1e-5)
 
 
+def test_warm_start_same_answer_and_same_errors():
+    # a warm start skips the up-front checks of M; every failure must still raise the error a
+    # cold start raises, and a success must be the same solution in fewer Newton steps
+    rng = np.random.default_rng(11)
+    G = rng.standard_normal((6, 25)) * 10.0 ** rng.uniform(-2, 2, (6, 1))
+    M = G @ G.T
+    cold = nash_solve(M)
+    G2 = G + 0.02 * rng.standard_normal(G.shape) * np.linalg.norm(G, axis=1, keepdims=True) / 5
+    warm = nash_solve(G2 @ G2.T, alpha0=cold.alpha)
+    np.testing.assert_allclose(warm.alpha, nash_solve(G2 @ G2.T).alpha, rtol=1e-10)
+    assert warm.residual < TOL and warm.iterations <= nash_solve(G2 @ G2.T).iterations
+    # a warm start far off in scale and direction, on a rank-deficient M (11 gradients spanning
+    # 8 dimensions), as early in training: the damped phase must still get there
+    G = rng.standard_normal((11, 8)) * 10.0 ** rng.uniform(-1.5, 0.5, (11, 1))
+    far = nash_solve(G @ G.T, alpha0=100 * rng.uniform(0.05, 1.5, 11))
+    assert far.residual < TOL
+    np.testing.assert_allclose(far.alpha, nash_solve(G @ G.T).alpha, rtol=1e-9)
+    start = np.ones(3)
+    hull = np.array([[1.0, 0.0], [-1.0, 1.0], [0.0, -1.0]])
+    with pytest.raises(NashUnbounded, match="convex hull"):
+        nash_solve(hull @ hull.T, alpha0=start)
+    zero = np.array([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 0.0]])
+    with pytest.raises(NashUnbounded, match="zero gradient"):
+        nash_solve(zero, alpha0=start)
+    nan = np.eye(3)
+    nan[0, 1] = nan[1, 0] = np.nan
+    for a0 in (None, start):
+        with pytest.raises(NashSolverError, match="NaN or inf"):
+            nash_solve(nan, alpha0=a0)
+    with pytest.raises(ValueError, match="positive"):
+        nash_solve(np.eye(3), alpha0=[1.0, -1.0, 1.0])
+    with pytest.raises(ValueError, match="positive"):
+        nash_solve(np.eye(3), alpha0=[1.0, 1.0])
+    one = nash_solve(np.array([[4.0]]))
+    assert one.alpha.tolist() == [0.5] and one.residual == 0.0    # K = 1: alpha = 1/||g||
+
+
 def test_aggregator_failure_policy():
     bad = torch.tensor([[1.0, 0.0], [-1.0, 1.0], [0.0, -1.0]])
     good = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])

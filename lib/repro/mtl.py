@@ -67,15 +67,22 @@ def nash_residual(M, alpha) -> float:
 def nash_solve(M, tol: float = 1e-12, max_iter: int = 100, alpha0=None) -> NashSolution:
     """Solve M alpha = 1/alpha, alpha > 0, for a PSD Gram matrix M (K x K), in float64.
 
-    The problem is first rescaled to unit diagonal: with s_i = 1/sqrt(M_ii) and alpha = s * beta,
-    the system becomes (S M S) beta = 1/beta, so the loss scales of the tasks drop out before any
-    arithmetic is done. Then Newton's method minimises f(beta) = 1/2 beta^T C beta - sum log beta,
-    C = S M S. f is self-concordant (a convex quadratic plus -log terms), so the damped step
-    t = 1/(1 + lambda) (lambda the Newton decrement) always keeps beta > 0 and decreases f, and
+    Newton's method on f(alpha) = 1/2 alpha^T M alpha - sum log alpha, whose stationary point is
+    the solution. f is self-concordant (a convex quadratic plus -log terms), so the damped step
+    t = 1/(1 + lambda) (lambda the Newton decrement) always keeps alpha > 0 and decreases f, and
     the full step is taken once lambda < 1/4, where convergence is quadratic: no line search.
-    K = 2 has a closed form (beta_i = 1/sqrt(1 + C_12)) and skips the iteration.
+    The loss scales of the tasks do not matter: with s_i = 1/||g_i|| and alpha = s * beta the
+    system becomes C beta = 1/beta, C the matrix of cosines, and Newton's iterates are affine
+    invariant, so the iteration runs on M and the cosines only fix the cold start (beta = 1 times
+    the best multiple). K = 1 and K = 2 have closed forms (beta_i = 1/sqrt(1 + C_12) for two tasks)
+    and skip the iteration.
 
-    ``alpha0`` (optional) starts the iteration, e.g. from the previous training step's weights.
+    ``alpha0`` (optional) starts the iteration, e.g. from the previous training step's weights;
+    a warm start also skips the up-front checks of M, which then run only on a failure.
+
+    The solution is returned only once the relative residual on M itself,
+    ||M alpha - 1/alpha|| / ||1/alpha||, is below ``tol``; it is evaluated once the decrement says
+    the last step reached rounding level (lambda^2 <= tol), so a typical solve evaluates it once.
 
     Raises NashUnbounded when a task's gradient is zero or the iterates run off to infinity (0 in
     the convex hull of the gradients), NashSolverError when the relative residual does not fall
@@ -85,89 +92,122 @@ def nash_solve(M, tol: float = 1e-12, max_iter: int = 100, alpha0=None) -> NashS
     M = np.asarray(M, dtype=np.float64)
     if M.ndim != 2 or M.shape[0] != M.shape[1]:
         raise ValueError(f"M must be a square matrix, got shape {M.shape}")
-    if not np.isfinite(M).all():
-        raise NashSolverError("the Gram matrix holds NaN or inf")
     K = M.shape[0]
+    warm = alpha0 is not None and K > 2
+    if not warm:
+        _check_gram(M)
     d = M.diagonal()
-    if (d <= 0).any():
-        bad = [int(i) for i in np.flatnonzero(d <= 0)]
-        raise NashUnbounded(f"task(s) {bad} have a zero gradient: their utility is 0 in every "
-                            "direction, so the bargaining problem has no solution")
-    inv_s = np.sqrt(d)                  # ||g_i||
-    s = 1.0 / inv_s
-    C = M * s[:, None] * s[None, :]
+    if K == 1:
+        alpha = 1.0 / np.sqrt(d)
+        return NashSolution(alpha, nash_residual(M, alpha), 0)
     if K == 2:
-        gap = 1.0 + 0.5 * (C[0, 1] + C[1, 0])
+        inv_s = np.sqrt(d)                  # ||g_i||
+        s = 1.0 / inv_s
+        gap = 1.0 + 0.5 * (M[0, 1] + M[1, 0]) * (s[0] * s[1])   # 1 + cos(g_1, g_2)
         if not gap > 8 * np.finfo(np.float64).eps:
             raise NashUnbounded("the two gradients are opposite (1 + cos is at rounding level): "
                                 "0 lies in their convex hull and no direction improves both")
-        beta = np.full(2, 1.0 / math.sqrt(gap))
-        alpha = s * beta
+        alpha = s * (1.0 / math.sqrt(gap))
         r = nash_residual(M, alpha)
         if r < tol:
             return NashSolution(alpha, r, 0)
         raise NashSolverError(f"Nash solver: closed form for two tasks has relative residual "
                               f"{r:.3g} > tol {tol:g}: the gradients are too close to opposite "
                               "for this tolerance in float64", r, 0)
-    if alpha0 is None:
-        beta = np.ones(K)
+    # Newton's method is affine invariant: its iterates on f(alpha) = 1/2 alpha^T M alpha -
+    # sum log alpha are those on the rescaled f(beta), alpha = s * beta, and Cholesky's accuracy
+    # is essentially unaffected by a symmetric diagonal scaling of the matrix, so the iteration
+    # runs on M itself (the tests cover norms over eight orders of magnitude); the rescaling only
+    # fixes the cold start, beta = 1.
+    # A warm start skips the up-front checks of M (NaN, zero gradients): they cost as much as a
+    # Newton step, and a bad M cannot pass the residual test anyway; every failure below runs
+    # them first, so the error raised is the same as from a cold start.
+    if warm:
+        alpha = np.array(alpha0, dtype=np.float64)
+        if alpha.shape != (K,) or not alpha.min() > 0:
+            raise ValueError("alpha0 must be positive, one weight per task")
     else:
-        beta = np.asarray(alpha0, dtype=np.float64) * inv_s
-        if not (beta > 0).all():
-            raise ValueError("alpha0 must be positive")
-    # best multiple of the start: f(c beta) is minimised at c = sqrt(K / beta^T C beta)
-    q = beta @ C @ beta
+        alpha = 1.0 / np.sqrt(d)                    # beta = 1: alpha_i = 1/||g_i||
+    # best multiple of the start: f(c alpha) is minimised at c = sqrt(K / alpha^T M alpha)
+    # (a warm start far from the solution, early in training say, can be off by a large factor)
+    Ma = M @ alpha
+    q = alpha @ Ma
     if q > 0:
-        beta = beta * math.sqrt(K / q)
-    big = 1e8  # beyond this the problem is unbounded at float64 precision (1 + cos ~ 1e-16)
-    best, best_it = math.inf, 0
-    lam = math.inf
+        c = math.sqrt(K / q)
+        alpha *= c
+        Ma *= c
+    big = 1e8  # |beta| beyond this: unbounded at float64 precision (1 + cos ~ 1e-16)
+    best_lam2, best_it, check = math.inf, 0, False
     for it in range(max_iter + 1):
-        inv_b = 1.0 / beta
-        grad = C @ beta - inv_b
-        # residual on the original scale: M alpha - 1/alpha = (C beta - 1/beta) / s; it can be
-        # below tol only in the quadratic phase (small decrement), so it is not computed before
-        if lam < 0.25 or it == max_iter:
-            rv = grad * inv_s
-            w = inv_s * inv_b
-            r = math.sqrt((rv @ rv) / (w @ w))
-        else:
-            r = math.inf
-        if r < tol:
-            alpha = s * beta                   # confirm on M itself, not on the rescaled system
-            inv_a = 1.0 / alpha
-            ra = M @ alpha - inv_a
-            r = math.sqrt((ra @ ra) / (inv_a @ inv_a))
+        inv_a = 1.0 / alpha
+        grad = Ma - inv_a                           # the residual M alpha - 1/alpha itself
+        if check:
+            # the last step started from a decrement lambda^2 <= tol, so this one is at rounding
+            # level: test the relative residual (on M, in the original scale)
+            r = math.sqrt((grad @ grad) / (inv_a @ inv_a))
             if r < tol:
                 return NashSolution(alpha, r, it)
         if it == max_iter:
             break
-        H = C + np.diag(inv_b * inv_b)
-        _, step, info = _dposv(H, grad, overwrite_a=1)
+        H = M.copy()
+        H.reshape(-1)[::K + 1] += inv_a * inv_a     # the Hessian M + diag(1/alpha^2)
+        _, step, info = _dposv(H, grad)
         if info != 0:
-            step = np.linalg.solve(H, grad)
-        lam = math.sqrt(max(float(grad @ step), 0.0))   # the Newton decrement
-        beta = beta - (step if lam < 0.25 else step / (1.0 + lam))
-        # Newton converges quadratically; a residual that stops shrinking in the quadratic phase
+            if warm:
+                _check_gram(M)
+            step = np.linalg.solve(M + np.diag(inv_a * inv_a), grad)
+        lam2 = float(grad @ step)                   # the squared Newton decrement
+        if not math.isfinite(lam2):
+            _check_gram(M)
+            raise NashSolverError(f"Nash solver: non-finite Newton step after {it} steps", math.nan, it)
+        if lam2 < 0.0625:                            # lambda < 1/4: full step, quadratic phase
+            alpha -= step
+        else:
+            alpha -= step / (1.0 + math.sqrt(lam2))
+            if (alpha * np.sqrt(d)).max() > big:    # only a damped step can run off
+                if warm:
+                    _check_gram(M)
+                raise NashUnbounded(
+                    "the Nash weights grow without bound: a nonnegative combination of the task "
+                    "gradients is (numerically) zero, so 0 lies in their convex hull (a "
+                    "Pareto-stationary point) and no direction improves every task",
+                    math.nan, it + 1)
+        Ma = M @ alpha
+        check = lam2 <= tol
+        # Newton converges quadratically; a decrement that stops shrinking in the quadratic phase
         # has hit the rounding floor of this Gram matrix (about eps times its condition number)
-        if r < best * 0.5:
-            best, best_it = r, it
-        elif it - best_it >= 6 and lam < 0.25 and r < math.inf:
-            r = nash_residual(M, s * beta)
+        if lam2 >= 0.0625 or lam2 < best_lam2 * 0.25:   # (damped phase: nothing to compare)
+            best_lam2, best_it = (lam2 if lam2 < 0.0625 else math.inf), it
+        elif it - best_it >= 6:
+            if warm:
+                _check_gram(M)
+            r = nash_residual(M, alpha)
             raise NashSolverError(
-                f"Nash solver stalled at relative residual {r:.3g} > tol {tol:g} after {it} "
+                f"Nash solver stalled at relative residual {r:.3g} > tol {tol:g} after {it + 1} "
                 "Newton steps: the Gram matrix is too ill-conditioned for this tolerance in "
-                "float64", r, it)
-        if lam >= 0.25 and beta.max() > big:   # only a damped step can run off
-            raise NashUnbounded(
-                "the Nash weights grow without bound: a nonnegative combination of the task "
-                "gradients is (numerically) zero, so 0 lies in their convex hull (a "
-                "Pareto-stationary point) and no direction improves every task",
-                math.nan, it)
-    alpha = s * beta
+                "float64", r, it + 1)
+    if warm:
+        # a zero gradient ends up here: its weight grows geometrically while its share of the
+        # relative residual vanishes, and the decrement never drops below 1
+        _check_gram(M)
     r = nash_residual(M, alpha)
+    if r < tol:                # reachable only when lambda^2 stayed above tol
+        return NashSolution(alpha, r, max_iter)
     raise NashSolverError(f"Nash solver did not converge in {max_iter} Newton steps: relative "
                           f"residual {r:.3g} > tol {tol:g}", r, max_iter)
+
+
+def _check_gram(M: np.ndarray) -> None:
+    """Raise for a Gram matrix with no solution to find: NaN / inf entries, a zero gradient."""
+    # one reduction instead of an elementwise test: a NaN or inf entry makes the sum non-finite
+    # (the full test only runs then, to tell that apart from a sum that overflowed)
+    if not math.isfinite(M.sum()) and not np.isfinite(M).all():
+        raise NashSolverError("the Gram matrix holds NaN or inf")
+    d = M.diagonal()
+    if d.min() <= 0:
+        bad = [int(i) for i in np.flatnonzero(d <= 0)]
+        raise NashUnbounded(f"task(s) {bad} have a zero gradient: their utility is 0 in every "
+                            "direction, so the bargaining problem has no solution")
 
 
 def nash_two_tasks(G: torch.Tensor) -> torch.Tensor:
