@@ -33,6 +33,7 @@ from repro.models import DeepLinear  # noqa: E402
 from repro.optim import PerRunGD  # noqa: E402
 from repro.problems import MatrixCompletion  # noqa: E402
 from repro.train import fit_matrix  # noqa: E402
+from run import cpu_model  # noqa: E402  (benchmarks/run.py, beside this script)
 
 
 def initial_factors(n: int, depth: int, inits: list[float], seed: int, dtype, device):
@@ -49,16 +50,6 @@ def run(problem, factors, lr, steps):
     hist = fit_matrix(model, problem.loss, PerRunGD(model.parameters(), lr), steps,
                       check_every=max(steps, 1))
     return hist["seconds"], hist["loss"][-1]
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main(argv=None) -> str:

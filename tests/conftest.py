@@ -9,6 +9,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 REPRO = str(Path(sys.executable).with_name("repro"))
@@ -94,3 +95,13 @@ def mini_book(tmp_path, monkeypatch) -> Path:
     shutil.copytree(ROOT / "data", root / "data", ignore=shutil.ignore_patterns("cache"))
     monkeypatch.setenv("REPRO_ROOT", str(root))
     return root
+
+
+@pytest.fixture
+def one_thread():
+    """Torch on one thread for the test: thousands of tiny steps (small batches, small graphs) on
+    two shared cores run many times slower when threads contend."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -3,6 +3,7 @@ rendered by Jupyter Book with warnings as errors; then the student edition."""
 
 from __future__ import annotations
 
+import html as html_lib
 import json
 import re
 import subprocess
@@ -42,7 +43,9 @@ def student_html(html):
 
 
 def text_of(page) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.read_text()))
+    """The page's text: tags dropped, entities decoded, Sphinx's curly apostrophes made straight."""
+    text = html_lib.unescape(re.sub(r"<[^>]+>", " ", page.read_text())).replace("\u2019", "'")
+    return re.sub(r"\s+", " ", text)
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.slug)

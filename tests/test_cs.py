@@ -14,14 +14,7 @@ import repro
 from repro.cs import (CompressedSensing, cs_bgm, csgm, dct_basis, gaussian_matrix, lasso_dct,
                       map_estimate, pad_problems, per_pixel_mse)
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Thousands of tiny steps: with threads contending for two cores each step costs 10x more."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _linear_decoder(k, n, seed):

@@ -15,14 +15,7 @@ from repro.data import DatasetMissing
 from repro.mtl import make
 from repro.qm9 import (MEV, STL_MAE, TARGETS, TorchGeometricMissing, load_qm9, qm9_delta_m)
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # tiny graphs: extra threads only fight over the cores
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def synthetic_molecules(n, seed=0):

@@ -11,14 +11,7 @@ import repro
 from repro.models import VAE, train_vae, vae_loss
 from repro.models.vae import gaussian_kl
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny batches: with threads contending for two cores each step costs 10x more."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_shapes_and_pixel_range():

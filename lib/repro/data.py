@@ -282,9 +282,10 @@ def _read_batches(folder: Path, names) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(images), np.concatenate(labels)
 
 
-def _download_and_extract(url: str, root: Path, md5: str | None) -> None:
-    root.mkdir(parents=True, exist_ok=True)
-    fd, archive = tempfile.mkstemp(dir=root, suffix=".tar.gz.part")
+def _download_file(url: str, target: Path, md5: str | None, what: str = "MNIST",
+                   skip_hint: str = "md5=False") -> None:
+    """Fetch ``url`` into ``target`` through a temporary file, checking the md5 when given."""
+    fd, part = tempfile.mkstemp(dir=target.parent, suffix=".part")
     try:
         digest = hashlib.md5()
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url) as response:
@@ -292,10 +293,20 @@ def _download_and_extract(url: str, root: Path, md5: str | None) -> None:
                 digest.update(chunk)
                 out.write(chunk)
         if md5 is not None and digest.hexdigest() != md5.lower():
-            raise OSError(
-                f"the archive downloaded from {url} has md5 {digest.hexdigest()}, expected {md5}; "
-                "it is corrupt or not CIFAR-10 (pass md5=None to skip the check)"
-            )
+            raise OSError(f"the file downloaded from {url} has md5 {digest.hexdigest()}, "
+                          f"expected {md5}; it is corrupt or not {what} (pass {skip_hint} to skip)")
+        os.replace(part, target)
+    finally:
+        if os.path.exists(part):
+            os.unlink(part)
+
+
+def _download_and_extract(url: str, root: Path, md5: str | None) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    fd, archive = tempfile.mkstemp(dir=root, suffix=".tar.gz")
+    os.close(fd)
+    try:
+        _download_file(url, Path(archive), md5, what="CIFAR-10", skip_hint="md5=None")
         # Unpack next to the target, then move into place, so a failed run leaves nothing half-done.
         staging = Path(tempfile.mkdtemp(dir=root, prefix=".extract-"))
         try:
@@ -415,21 +426,3 @@ def mnist(root=None, download: bool = False, url: str = MNIST_URL, device=None,
             raise ValueError(f"MNIST in {root}: {len(arrays['x' + split])} images but "
                              f"{len(arrays['y' + split])} labels")
     return _as_tensors(arrays, device)
-
-
-def _download_file(url: str, target: Path, md5: str | None) -> None:
-    """Fetch ``url`` into ``target`` through a temporary file, checking the md5 when given."""
-    fd, part = tempfile.mkstemp(dir=target.parent, suffix=".part")
-    try:
-        digest = hashlib.md5()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url) as response:
-            while chunk := response.read(1 << 20):
-                digest.update(chunk)
-                out.write(chunk)
-        if md5 is not None and digest.hexdigest() != md5.lower():
-            raise OSError(f"the file downloaded from {url} has md5 {digest.hexdigest()}, "
-                          f"expected {md5}; it is corrupt or not MNIST (pass md5=False to skip)")
-        os.replace(part, target)
-    finally:
-        if os.path.exists(part):
-            os.unlink(part)
