@@ -3,6 +3,7 @@
 ``min_nuclear_norm`` is the answer that gradient descent on a factorisation is conjectured to
 approach from a small initialisation (Gunasekar et al., 2017): the matrix of least nuclear norm
 that fits linear measurements exactly, optionally restricted to PSD matrices (where |X|_* = tr X).
+``min_nuclear_norm_completion`` is the same program for matrix completion, stated entry-wise.
 """
 
 from __future__ import annotations
@@ -52,6 +53,41 @@ def min_nuclear_norm(A, y, psd: bool = False, eps: float = 1e-7, max_iters: int 
     }
 
 
+def min_nuclear_norm_completion(M, mask, eps: float = 1e-6, max_iters: int = 50_000,
+                                solver: str = "SCS") -> dict:
+    """argmin |X|_* subject to X_ij = M_ij where ``mask`` (rows x cols, 0/1) is 1.
+
+    The program of ``min_nuclear_norm`` with the indicator matrices of ``completion_operator``,
+    stated entry-wise instead (a sparse constraint): cvxpy compiles it in a second or so at
+    100 x 100, where the dense operator form takes about 15 s. Same return value, with
+    "residual" the norm of X - M on the observed entries.
+    """
+    import time
+
+    import cvxpy as cp
+
+    M = np.asarray(M.detach().cpu() if isinstance(M, torch.Tensor) else M, dtype=float)
+    mask = np.asarray(mask.detach().cpu() if isinstance(mask, torch.Tensor) else mask)
+    if M.ndim != 2 or mask.shape != M.shape:
+        raise ValueError(f"M and mask must be matrices of one shape; got {M.shape}, {mask.shape}")
+    r, c = np.nonzero(mask)
+    started = time.perf_counter()
+    X = cp.Variable(M.shape)
+    problem = cp.Problem(cp.Minimize(cp.normNuc(X)), [X[r, c] == M[r, c]])
+    options = {"eps": eps, "max_iters": max_iters} if solver == "SCS" else {}
+    problem.solve(solver=solver, **options)
+    if X.value is None or problem.status not in ("optimal", "optimal_inaccurate"):
+        raise RuntimeError(f"{solver} found no solution (status {problem.status!r})")
+    value = np.asarray(X.value, dtype=float)
+    return {
+        "X": value,
+        "nuclear_norm": float(np.linalg.svd(value, compute_uv=False).sum()),
+        "status": problem.status,
+        "residual": float(np.linalg.norm(value[r, c] - M[r, c])),
+        "seconds": time.perf_counter() - started,
+    }
+
+
 def completion_operator(mask) -> tuple[np.ndarray, np.ndarray]:
     """The observed positions of a 0/1 mask (rows x cols) as indicator matrices (m, rows, cols),
     with the (row, col) index arrays, for ``min_nuclear_norm``."""
@@ -62,4 +98,4 @@ def completion_operator(mask) -> tuple[np.ndarray, np.ndarray]:
     return E, (r, c)
 
 
-__all__ = ["min_nuclear_norm", "completion_operator"]
+__all__ = ["min_nuclear_norm", "min_nuclear_norm_completion", "completion_operator"]

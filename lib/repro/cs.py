@@ -34,6 +34,7 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 from repro._common import check_finite
+from repro._common import generator as _generator
 
 __all__ = [
     "CompressedSensing",
@@ -75,7 +76,7 @@ class CompressedSensing:
         if noise_std < 0:
             raise ValueError(f"noise_std must be >= 0, got {noise_std}")
         self.n, self.m, self.noise_std = int(n), int(m), float(noise_std)
-        self.generator = torch.Generator().manual_seed(int(seed))
+        self.generator = _generator(seed)
         self.A = gaussian_matrix(self.m, self.n, self.generator, tuple(batch), a_std, device, dtype)
 
     def measure(self, x: torch.Tensor) -> torch.Tensor:

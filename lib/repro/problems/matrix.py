@@ -213,36 +213,12 @@ class MatrixCompletion:
 
     def min_nuclear_norm(self, instance: int = 0, eps: float = 1e-6, max_iters: int = 50_000,
                          solver: str = "SCS") -> dict:
-        """argmin |X|_* subject to X_ij = M*_ij on the training entries of one instance.
+        """argmin |X|_* subject to X_ij = M*_ij on the training entries of one instance:
+        ``repro.baselines.min_nuclear_norm_completion`` on this instance's truth and mask."""
+        from repro.baselines import min_nuclear_norm_completion
 
-        The same program as ``repro.baselines.min_nuclear_norm`` with the indicator matrices of
-        the observed entries, but stated entry-wise (a sparse constraint), which cvxpy compiles
-        in a fraction of the time at 100 x 100. Returns {"X": float64 array, "nuclear_norm",
-        "status", "residual": |X - M*|_2 on the observed entries, "seconds"}.
-        """
-        import time
-
-        import cvxpy as cp
-        import numpy as np
-
-        mask = self.train_mask[instance].detach().cpu().numpy()
-        target = self.M_star[instance].detach().cpu().double().numpy()
-        r, c = np.nonzero(mask)
-        started = time.perf_counter()
-        X = cp.Variable((self.rows, self.cols))
-        problem = cp.Problem(cp.Minimize(cp.normNuc(X)), [X[r, c] == target[r, c]])
-        options = {"eps": eps, "max_iters": max_iters} if solver == "SCS" else {}
-        problem.solve(solver=solver, **options)
-        if X.value is None or problem.status not in ("optimal", "optimal_inaccurate"):
-            raise RuntimeError(f"{solver} found no solution (status {problem.status!r})")
-        value = np.asarray(X.value, dtype=float)
-        return {
-            "X": value,
-            "nuclear_norm": float(np.linalg.svd(value, compute_uv=False).sum()),
-            "status": problem.status,
-            "residual": float(np.linalg.norm(value[r, c] - target[r, c])),
-            "seconds": time.perf_counter() - started,
-        }
+        return min_nuclear_norm_completion(self.M_star[instance], self.train_mask[instance],
+                                           eps=eps, max_iters=max_iters, solver=solver)
 
 
 __all__ = ["SymmetricSensing", "MatrixCompletion"]
