@@ -123,6 +123,13 @@ def test_unbounded_cases_raise():
     G = np.array([[1.0, 0.0], [0.0, 0.0]])
     with pytest.raises(NashUnbounded, match="zero gradient"):
         nash_solve(G @ G.T)
+    # eight gradients in a 3-dimensional subspace (0 in their hull, M of rank 3): the iterates
+    # run off until Cholesky fails in float64; that must still be NashUnbounded, not a LinAlgError
+    rng = np.random.default_rng(0)
+    G = rng.standard_normal((8, 3)) @ rng.standard_normal((3, 50))
+    for a0 in (None, np.ones(8)):
+        with pytest.raises(NashUnbounded, match="convex hull"):
+            nash_solve(G @ G.T, alpha0=a0)
 
 
 def test_too_ill_conditioned_raises_with_residual():
@@ -147,6 +154,7 @@ def test_warm_start_same_answer_and_same_errors():
     warm = nash_solve(G2 @ G2.T, alpha0=cold.alpha)
     np.testing.assert_allclose(warm.alpha, nash_solve(G2 @ G2.T).alpha, rtol=1e-10)
     assert warm.residual < TOL and warm.iterations <= nash_solve(G2 @ G2.T).iterations
+    assert warm.iterations <= 2     # cubic convergence (Chebyshev's correction) from a 2% drift
     # a warm start far off in scale and direction, on a rank-deficient M (11 gradients spanning
     # 8 dimensions), as early in training: the damped phase must still get there
     G = rng.standard_normal((11, 8)) * 10.0 ** rng.uniform(-1.5, 0.5, (11, 1))
