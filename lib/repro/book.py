@@ -183,6 +183,12 @@ def assemble_site(preset: str, student: bool) -> Path:
             shutil.copy2(source, target)
     (site / "data").mkdir(exist_ok=True)
     shutil.copy2(root / "data" / "papers.yaml", site / "data" / "papers.yaml")
+    records = root / "data" / "records"
+    if (site / "data" / "records").exists():
+        shutil.rmtree(site / "data" / "records")
+    if records.is_dir():
+        shutil.copytree(records, site / "data" / "records",
+                        ignore=shutil.ignore_patterns(".*"))
     executed = executed_dir(preset)
     for chapter in all_chapters():
         for notebook in chapter.notebooks():

@@ -1,4 +1,5 @@
-"""The ``repro`` command: list chapters, run one, build the book, make and grade assignments.
+"""The ``repro`` command: list chapters, run one, record a paper-scale run, build the book, make
+and grade assignments.
 
 Exit status: 0 success; 1 a claim failed; 2 input refused (nothing written); 3 the run or the
 build failed.
@@ -157,6 +158,15 @@ def cmd_grade(args) -> int:
     return 0
 
 
+def cmd_record(args) -> int:
+    from repro.records import save_record
+
+    target = save_record(Path(args.run), replace=args.replace)
+    print(f"recorded: {target.relative_to(paths.root()) if target.is_relative_to(paths.root()) else target}")
+    print("commit it; the chapter's page and the claims dashboard show it from the next build on")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="repro", description="Run the book's chapters and build the book.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -173,6 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="run folder (default: runs/<chapter>/<time>-<preset>)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("record", help="keep a finished run at another preset (paper scale) in "
+                       "data/records/, shown in the book beside the build's own run")
+    p.add_argument("run", help="the run folder that `repro run` wrote")
+    p.add_argument("--replace", action="store_true", help="replace an existing record")
+    p.set_defaults(func=cmd_record)
 
     p = sub.add_parser("book", help="execute every notebook and render the book")
     p.add_argument("--preset", default="quick", help="quick (default) or paper")

@@ -3,8 +3,10 @@
 Directives (used from MyST markdown):
 
 ``claims-table``      in a chapter's index.md: the chapter's claims with the paper's value, this
-                      build's measurement and the verdict, from ``run/metrics.json`` beside it.
-``claims-dashboard``  every chapter's verdicts on one page.
+                      build's measurement and the verdict, from ``run/metrics.json`` beside it;
+                      then the same for each recorded run at another preset
+                      (``data/records/<chapter>/<preset>/``, see ``repro.records``).
+``claims-dashboard``  every chapter's verdicts on one page, and those of the recorded runs.
 ``reading-list``      the catalog of papers (``data/papers.yaml``) grouped by theme, each linked
                       to its chapter or marked as not yet reproduced.
 
@@ -23,6 +25,7 @@ from sphinx.util.docutils import SphinxDirective
 
 from repro.chapters import all_chapters
 from repro.claims import FAIL, NOT_RUN, PASS, ChapterClaims, check_all
+from repro.records import Record, load_records
 
 BADGE = {PASS: "**pass**", FAIL: "**FAIL**", NOT_RUN: "*not run*"}
 
@@ -85,7 +88,41 @@ class ClaimsTable(_MarkdownDirective):
                     f"torch {env.get('torch', '?')}.")
         else:
             note = "This build ran no experiments, so every claim is *not run*."
-        return self.parse("\n".join(lines) + "\n\n" + note + "\n")
+        text = "\n".join(lines) + "\n\n" + note + "\n"
+        slug = next((c.slug for c in all_chapters(self.srcdir) if c.folder.name == folder.name), None)
+        for record in load_records(slug, self.srcdir) if slug else []:
+            if provenance and record.preset == preset:
+                continue        # this build ran that preset itself
+            for name in ("metrics.json", "provenance.json"):
+                self.env.note_dependency(str(self.srcdir / "data" / "records" / slug / record.preset / name))
+            text += "\n" + _record_section(claims, record)
+        return self.parse(text)
+
+
+def _record_note(record: Record) -> str:
+    prov = record.provenance
+    env = prov.get("environment", {})
+    commit = str((prov.get("git") or {}).get("commit") or "unknown")[:10]
+    started = str(prov.get("started", "?"))[:10]
+    minutes = prov.get("wall_time_s")
+    took = f"{minutes / 60:.0f} min" if isinstance(minutes, (int, float)) else "?"
+    set_by_hand = record.non_default_parameters
+    extra = ("; parameters set beyond the preset: "
+             + ", ".join(f"`{k}={v}`" for k, v in set_by_hand.items())) if set_by_hand else ""
+    return (f"Recorded on {started} on {env.get('device', '?')}, {took}, commit `{commit}`, "
+            f"torch {env.get('torch', '?')}{extra}. The verdicts are checked again from the "
+            "recorded metrics against the claims as they stand now.")
+
+
+def _record_section(claims: ChapterClaims, record: Record) -> str:
+    """A recorded run's verdicts as markdown: a heading line, a table, a note."""
+    lines = [f"**Recorded run at the `{record.preset}` preset.**", "",
+             "| claim | paper | recorded run | verdict |", "|---|---|---|---|"]
+    for v in check_all(claims, record.metrics, record.preset):
+        measured = v.measured + (f" ({v.detail})" if v.verdict == FAIL and v.detail else "")
+        lines.append(f"| {_cell(v.claim.statement)} | {_cell(v.claim.paper or v.claim.describe_check())} "
+                     f"| {_cell(measured)} | {BADGE[v.verdict]} |")
+    return "\n".join(lines) + "\n\n" + _record_note(record) + "\n"
 
 
 class ClaimsDashboard(_MarkdownDirective):
@@ -104,7 +141,29 @@ class ClaimsDashboard(_MarkdownDirective):
                              f"| {_cell(v.measured)} | {BADGE[v.verdict]} |")
         summary = (f"**{totals[PASS]} pass, {totals[FAIL]} fail, {totals[NOT_RUN]} not run** "
                    f"at the `{self.preset}` preset.")
-        return self.parse(summary + "\n\n" + "\n".join(lines) + "\n")
+        text = summary + "\n\n" + "\n".join(lines) + "\n"
+        # runs at other presets kept in data/records (paper scale, usually on a GPU)
+        rec_lines = ["| chapter | preset | claim | paper | recorded run | verdict |",
+                     "|---|---|---|---|---|---|"]
+        rec_totals = defaultdict(int)
+        for chapter in all_chapters(self.srcdir):
+            claims = ChapterClaims.load(chapter.claims_path)
+            link = f"[{_cell(claims.paper.get('short', chapter.slug))}](/chapters/{chapter.folder.name}/index.md)"
+            for record in load_records(chapter.slug, self.srcdir):
+                if record.preset == self.preset:
+                    continue
+                for v in check_all(claims, record.metrics, record.preset):
+                    rec_totals[v.verdict] += 1
+                    rec_lines.append(f"| {link} | `{record.preset}` | {_cell(v.claim.statement)} "
+                                     f"| {_cell(v.claim.paper or v.claim.describe_check())} "
+                                     f"| {_cell(v.measured)} | {BADGE[v.verdict]} |")
+        if len(rec_lines) > 2:
+            text += ("\n## Recorded runs at other presets\n\n"
+                     "Runs this build did not repeat, kept in `data/records/` with their provenance "
+                     "(each chapter's page says where and when it ran), checked again against "
+                     f"today's claims: **{rec_totals[PASS]} pass, {rec_totals[FAIL]} fail, "
+                     f"{rec_totals[NOT_RUN]} not run**.\n\n" + "\n".join(rec_lines) + "\n")
+        return self.parse(text)
 
 
 class ReadingList(_MarkdownDirective):
