@@ -13,7 +13,8 @@ import pytest
 
 from conftest import REPRO, ROOT
 from repro.chapters import all_chapters
-from repro.claims import ChapterClaims
+from repro.claims import ChapterClaims, check_all
+from repro.records import load_records
 
 pytestmark = pytest.mark.slow
 CHAPTERS = all_chapters(ROOT)
@@ -79,10 +80,32 @@ def test_every_quick_claim_was_checked_and_came_out_as_expected(html, chapter):
                     else "fail" if "quick" in claim.known_failure else "pass")
         assert verdict["verdict"] == expected, f"{claim.id}: {verdict}"
         assert claim.statement.split()[0] in page
-    cells = re.findall(r"<td><p><strong>(pass|FAIL)</strong></p></td>", (
-        html / "chapters" / chapter.folder.name / "index.html").read_text())
+    build_table = (html / "chapters" / chapter.folder.name / "index.html").read_text().split(
+        "Recorded run at the")[0]                  # recorded runs' tables follow this build's
+    cells = re.findall(r"<td><p><strong>(pass|FAIL)</strong></p></td>", build_table)
     assert cells.count("pass") == sum("quick" in c.presets and "quick" not in c.known_failure
                                       for c in claims)
+
+
+RECORDS = [(c, r) for c in CHAPTERS for r in load_records(c.slug, ROOT)]
+
+
+@pytest.mark.parametrize("chapter, record", RECORDS, ids=[f"{c.slug}-{r.preset}" for c, r in RECORDS])
+def test_recorded_runs_show_on_their_chapter_page_and_the_dashboard(html, chapter, record):
+    """A record in data/records is shown with verdicts checked again from its metrics (the same
+    verdicts `repro.claims` gives them now) and where and when it ran."""
+    page = text_of(html / "chapters" / chapter.folder.name / "index.html")
+    assert f"Recorded run at the {record.preset} preset" in page
+    section = page.split(f"Recorded run at the {record.preset} preset")[1]
+    commit = record.provenance["git"]["commit"][:10]
+    assert f"commit {commit}" in section and record.provenance["environment"]["device"] in section
+    claims = ChapterClaims.load(chapter.claims_path)
+    verdicts = check_all(claims, record.metrics, record.preset)
+    shown = re.findall(r"\b(pass|FAIL|not run)\b", section.split("Recorded on")[0])
+    assert shown == [{"pass": "pass", "fail": "FAIL", "not run": "not run"}[v.verdict]
+                     for v in verdicts]
+    dashboard = text_of(html / "book" / "claims.html")
+    assert "Recorded runs at other presets" in dashboard
 
 
 def test_the_dashboard_and_reading_list_are_generated(html):
