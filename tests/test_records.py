@@ -4,6 +4,7 @@ holds metrics and provenance (no verdicts: those are checked again at every buil
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -16,8 +17,8 @@ from repro.sphinxext import _record_section
 
 def git(root, *args):
     subprocess.run(["git", *args], cwd=root, check=True, capture_output=True,
-                   env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-                        "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin"})
+                   env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+                        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"})
 
 
 def repro(*args, cwd=None):
