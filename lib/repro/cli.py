@@ -162,7 +162,7 @@ def cmd_record(args) -> int:
     from repro.records import save_record
 
     target = save_record(Path(args.run), replace=args.replace)
-    print(f"recorded: {target.relative_to(paths.root()) if target.is_relative_to(paths.root()) else target}")
+    print(f"recorded: {target}")
     print("commit it; the chapter's page and the claims dashboard show it from the next build on")
     return 0
 

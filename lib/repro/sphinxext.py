@@ -38,6 +38,20 @@ def _cell(text: str) -> str:
     return text
 
 
+def _paper(v) -> str:
+    """The paper's value of a verdict's claim (or the check itself), as a table cell."""
+    return _cell(v.claim.paper or v.claim.describe_check())
+
+
+def _measured(v, why: bool = True) -> str:
+    """What the run measured, as a table cell; with ``why``, a failure's reason too."""
+    return _cell(v.measured + (f" ({v.detail})" if why and v.verdict == FAIL and v.detail else ""))
+
+
+def _link(chapter, claims: ChapterClaims) -> str:
+    return f"[{_cell(claims.paper.get('short', chapter.slug))}](/chapters/{chapter.folder.name}/index.md)"
+
+
 def load_run(folder: Path) -> tuple[dict | None, dict | None]:
     metrics = folder / "run" / "metrics.json"
     provenance = folder / "run" / "provenance.json"
@@ -73,12 +87,8 @@ class ClaimsTable(_MarkdownDirective):
         self.env.note_dependency(str(folder / "claims.yaml"))
         lines = ["| claim | where | paper | this run | verdict |", "|---|---|---|---|---|"]
         for v in verdicts:
-            measured = v.measured + (f" ({v.detail})" if v.verdict == FAIL and v.detail else "")
-            lines.append(
-                f"| {_cell(v.claim.statement)} | {_cell(v.claim.where)} "
-                f"| {_cell(v.claim.paper or v.claim.describe_check())} | {_cell(measured)} "
-                f"| {BADGE[v.verdict]} |"
-            )
+            lines.append(f"| {_cell(v.claim.statement)} | {_cell(v.claim.where)} | {_paper(v)} "
+                         f"| {_measured(v)} | {BADGE[v.verdict]} |")
         if provenance:
             commit = (provenance.get("git") or {}).get("commit") or "unknown"
             dirty = " (uncommitted changes)" if (provenance.get("git") or {}).get("dirty") else ""
@@ -104,8 +114,9 @@ def _record_note(record: Record) -> str:
     env = prov.get("environment", {})
     commit = str((prov.get("git") or {}).get("commit") or "unknown")[:10]
     started = str(prov.get("started", "?"))[:10]
-    minutes = prov.get("wall_time_s")
-    took = f"{minutes / 60:.0f} min" if isinstance(minutes, (int, float)) else "?"
+    seconds = prov.get("wall_time_s")
+    took = ("?" if not isinstance(seconds, (int, float))
+            else f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min")
     set_by_hand = record.non_default_parameters
     extra = ("; parameters set beyond the preset: "
              + ", ".join(f"`{k}={v}`" for k, v in set_by_hand.items())) if set_by_hand else ""
@@ -119,9 +130,8 @@ def _record_section(claims: ChapterClaims, record: Record) -> str:
     lines = [f"**Recorded run at the `{record.preset}` preset.**", "",
              "| claim | paper | recorded run | verdict |", "|---|---|---|---|"]
     for v in check_all(claims, record.metrics, record.preset):
-        measured = v.measured + (f" ({v.detail})" if v.verdict == FAIL and v.detail else "")
-        lines.append(f"| {_cell(v.claim.statement)} | {_cell(v.claim.paper or v.claim.describe_check())} "
-                     f"| {_cell(measured)} | {BADGE[v.verdict]} |")
+        lines.append(f"| {_cell(v.claim.statement)} | {_paper(v)} | {_measured(v)} "
+                     f"| {BADGE[v.verdict]} |")
     return "\n".join(lines) + "\n\n" + _record_note(record) + "\n"
 
 
@@ -133,12 +143,11 @@ class ClaimsDashboard(_MarkdownDirective):
             claims = ChapterClaims.load(chapter.claims_path)
             metrics, provenance = load_run(chapter.folder)
             preset = (provenance or {}).get("preset", self.preset)
-            link = f"[{_cell(claims.paper.get('short', chapter.slug))}](/chapters/{chapter.folder.name}/index.md)"
+            link = _link(chapter, claims)
             for v in check_all(claims, metrics, preset):
                 totals[v.verdict] += 1
-                lines.append(f"| {link} | {_cell(v.claim.statement)} "
-                             f"| {_cell(v.claim.paper or v.claim.describe_check())} "
-                             f"| {_cell(v.measured)} | {BADGE[v.verdict]} |")
+                lines.append(f"| {link} | {_cell(v.claim.statement)} | {_paper(v)} "
+                             f"| {_measured(v, why=False)} | {BADGE[v.verdict]} |")
         summary = (f"**{totals[PASS]} pass, {totals[FAIL]} fail, {totals[NOT_RUN]} not run** "
                    f"at the `{self.preset}` preset.")
         text = summary + "\n\n" + "\n".join(lines) + "\n"
@@ -148,15 +157,14 @@ class ClaimsDashboard(_MarkdownDirective):
         rec_totals = defaultdict(int)
         for chapter in all_chapters(self.srcdir):
             claims = ChapterClaims.load(chapter.claims_path)
-            link = f"[{_cell(claims.paper.get('short', chapter.slug))}](/chapters/{chapter.folder.name}/index.md)"
             for record in load_records(chapter.slug, self.srcdir):
                 if record.preset == self.preset:
                     continue
                 for v in check_all(claims, record.metrics, record.preset):
                     rec_totals[v.verdict] += 1
-                    rec_lines.append(f"| {link} | `{record.preset}` | {_cell(v.claim.statement)} "
-                                     f"| {_cell(v.claim.paper or v.claim.describe_check())} "
-                                     f"| {_cell(v.measured)} | {BADGE[v.verdict]} |")
+                    rec_lines.append(f"| {_link(chapter, claims)} | `{record.preset}` "
+                                     f"| {_cell(v.claim.statement)} | {_paper(v)} "
+                                     f"| {_measured(v, why=False)} | {BADGE[v.verdict]} |")
         if len(rec_lines) > 2:
             text += ("\n## Recorded runs at other presets\n\n"
                      "Runs this build did not repeat, kept in `data/records/` with their provenance "
