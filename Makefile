@@ -1,5 +1,6 @@
 # Two commands do all the set-up: `make book` builds the book, `make test` runs the tests.
-# Both create the virtual environment .venv (Python 3.10+) with the book's package on first use.
+# Both create the virtual environment .venv (Python 3.10+) with the book's package on first use;
+# `make test` lints with ruff (configured in pyproject.toml) before it runs the tests.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -19,6 +20,7 @@ student-book: $(BIN)/repro
 	$(BIN)/repro book --preset quick --student
 
 test: $(BIN)/repro
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 clean:

@@ -164,7 +164,8 @@ def bench_mlp(n_seeds: int, steps: int, hidden: int, lr: float, device: str) -> 
     from torch.func import functional_call, grad, stack_module_state, vmap
 
     from repro.data import mnist1d
-    from repro.models import EnsembleMLP, per_model_cross_entropy
+    from repro.losses import per_model_cross_entropy
+    from repro.models import EnsembleMLP
 
     d = mnist1d(seed=0, device=device)
     x, y = d["x"], d["y"]

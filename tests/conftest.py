@@ -59,10 +59,9 @@ metrics = {"run": {"score": {"a": [a, a + 0.1], "b": b}, "x": [0.5, 0.7], "limit
 """
 
 MINI_END = """\
-from repro.claims import show_verdicts
-from repro.runner import save_metrics
-save_metrics(metrics, metrics_path)
-show_verdicts("mini-chapter", metrics, preset)
+from repro.machinery import finish
+
+finish(metrics, metrics_path, preset)
 """
 
 

@@ -1,4 +1,7 @@
-"""Where things are: the repository root, the chapters, the data and cache folders."""
+"""Where things are: the repository root, the chapters, the data and cache folders.
+
+Used by: the data loaders (the cache folder) and the book machinery (the chapters).
+"""
 
 from __future__ import annotations
 

@@ -2,6 +2,8 @@
 
 Each takes a matrix (or a batch, shape (..., rows, cols)) and returns one value per leading
 index, differentiable through torch's SVD, times its ``weight``.
+
+Used in: chapter 4 (ratio penalty with Adam) and chapter 1's exercises.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ import torch
 
 
 class NuclearNorm:
-    """weight * |X|_*: the convex surrogate of rank that small-initialisation GD is said to favour."""
+    """weight * |X|_*: the convex surrogate of rank that small-initialisation GD is said to
+    favour."""
 
-    def __init__(self, weight: float = 1.0):
+    def __init__(self, weight: float = 1.0) -> None:
         self.weight = float(weight)
 
     def __call__(self, X: torch.Tensor) -> torch.Tensor:
@@ -29,7 +32,7 @@ class NuclearFrobeniusRatio:
     the nuclear norm). ``eps`` keeps it defined at X = 0.
     """
 
-    def __init__(self, weight: float = 1.0, eps: float = 1e-12):
+    def __init__(self, weight: float = 1.0, eps: float = 1e-12) -> None:
         self.weight, self.eps = float(weight), float(eps)
 
     def __call__(self, X: torch.Tensor) -> torch.Tensor:

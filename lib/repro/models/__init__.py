@@ -1,21 +1,26 @@
-"""The networks the chapters train.
+"""The networks the chapters train (networks only: their losses are in ``repro.losses``, their
+training loops in ``repro.train``).
 
-- ``MLP``, ``EnsembleMLP``   multilayer perceptrons; the ensemble holds S independent models in
-  batched tensors (a leading model dimension) so that S seeds train in one pass.
-- ``resnet18``               the CIFAR-10 ResNet-18 (3x3 stem, no max-pool, BatchNorm).
-- ``DeepLinear``             a depth-N linear factorisation W = W_N ... W_1 with a chosen
-  initialisation scale, batched over seeds.
-- ``VAE``                    a small MLP variational autoencoder whose decoder is a generator
-  G(z) for generative compressed sensing.
+- ``linear``  ``DeepLinear``: a depth-N factorisation W = W_N ... W_1, batched over seeds;
+              ``default_scale`` for its initialisation
+- ``mlp``     ``MLP``, ``EnsembleMLP``: multilayer perceptrons; the ensemble holds S independent
+              models in batched tensors so that S seeds train in one pass
+- ``resnet``  ``resnet18``: the CIFAR-10 ResNet-18 (3x3 stem, no max-pool, BatchNorm)
+- ``vae``     ``VAE``: a small MLP variational autoencoder whose decoder is a generator G(z)
+- ``mpnn``    ``MPNN``: the message-passing network of the QM9 experiment (needs torch_geometric)
 
 Each constructor takes an optional ``torch.Generator``: with one, every initial weight is drawn
-from it (same seed, same weights).
+from it (same seed, same weights). ``MODELS`` maps a short name to each.
 """
 
-from repro.models.linear import DeepLinear
-from repro.models.mlp import MLP, EnsembleMLP, per_model_cross_entropy
+from repro.models.linear import DeepLinear, default_scale
+from repro.models.mlp import MLP, EnsembleMLP
+from repro.models.mpnn import MPNN
 from repro.models.resnet import BasicBlock, ResNet, resnet18
-from repro.models.vae import VAE, train_vae, vae_loss
+from repro.models.vae import VAE
 
-__all__ = ["MLP", "EnsembleMLP", "per_model_cross_entropy", "resnet18", "ResNet", "BasicBlock",
-           "DeepLinear", "VAE", "train_vae", "vae_loss"]
+MODELS = {"deep_linear": DeepLinear, "mlp": MLP, "ensemble_mlp": EnsembleMLP,
+          "resnet18": resnet18, "vae": VAE, "mpnn": MPNN}
+
+__all__ = ["MODELS", "MLP", "MPNN", "VAE", "BasicBlock", "DeepLinear", "EnsembleMLP", "ResNet",
+           "default_scale", "resnet18"]

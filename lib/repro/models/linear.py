@@ -7,12 +7,14 @@ end-to-end update is a preconditioned gradient step with momentum-like memory (A
 
 ``DeepLinear`` holds S independent factorisations at once (a leading seed dimension), so a sum of
 per-seed losses trains S runs in one backward pass.
+
+Used in: chapters 1-4 (Part I).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -29,7 +31,8 @@ class DeepLinear(nn.Module):
 
     def __init__(self, rows: int, cols: int, depth: int, width: int | None = None,
                  n_seeds: int = 1, scale: float = 1e-3, init: str = "gaussian",
-                 generator: torch.Generator | None = None, dtype=torch.float32, device=None):
+                 generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32,
+                 device: torch.device | str | None = None) -> None:
         super().__init__()
         if depth < 1 or rows < 1 or cols < 1 or n_seeds < 1:
             raise ValueError("rows, cols, depth and n_seeds must be >= 1")

@@ -6,18 +6,20 @@
 
 Each constructor takes an optional ``torch.Generator``: with one, every initial weight is drawn
 from it (same seed, same weights); without one, torch's global generator is used.
+
+Used in: chapter 10 (Anti-PGD: MNIST-1D ensembles) and chapter 39 (the miniature).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["MLP", "EnsembleMLP", "per_model_cross_entropy"]
+__all__ = ["MLP", "EnsembleMLP"]
 
 _ACTIVATIONS = {
     "relu": F.relu,
@@ -39,7 +41,8 @@ def _activation(name: str):
 def _check_sizes(sizes: Sequence[int]) -> list[int]:
     sizes = [int(s) for s in sizes]
     if len(sizes) < 2 or any(s < 1 for s in sizes):
-        raise ValueError(f"sizes must list >= 2 positive layer widths (input ... output), got {sizes}")
+        raise ValueError("sizes must list >= 2 positive layer widths (input ... output), got "
+                         f"{sizes}")
     return sizes
 
 
@@ -55,12 +58,12 @@ def _linear_init_(weight: torch.Tensor, bias: torch.Tensor, fan_in: int, generat
 
 
 class _Activation(nn.Module):
-    def __init__(self, name: str):
+    def __init__(self, name: str) -> None:
         super().__init__()
         self.name = name
         self.fn = _activation(name)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fn(x)
 
     def extra_repr(self) -> str:
@@ -73,7 +76,8 @@ class MLP(nn.Sequential):
     No activation after the last layer: the output is logits (or a regression value).
     """
 
-    def __init__(self, sizes: Sequence[int], activation: str = "relu", generator=None):
+    def __init__(self, sizes: Sequence[int], activation: str = "relu",
+                 generator: torch.Generator | None = None) -> None:
         sizes = _check_sizes(sizes)
         _activation(activation)  # refuse an unknown name even when there is no hidden layer
         layers: list[nn.Module] = []
@@ -107,9 +111,9 @@ class EnsembleMLP(nn.Module):
         self,
         n_models: int,
         sizes: Sequence[int],
-        generator=None,
+        generator: torch.Generator | None = None,
         activation: str = "relu",
-    ):
+    ) -> None:
         super().__init__()
         if int(n_models) < 1:
             raise ValueError(f"n_models must be >= 1, got {n_models}")
@@ -173,13 +177,3 @@ class EnsembleMLP(nn.Module):
 
     def extra_repr(self) -> str:
         return f"n_models={self.n_models}, sizes={self.sizes}, activation={self.activation!r}"
-
-
-def per_model_cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy of each model: ``logits`` ``(S, N, C)``, ``y`` ``(N,)`` or ``(S, N)``
-    -> ``(S,)``. Sum it (not mean it) before ``backward`` so each model gets its own plain
-    gradient."""
-    S, N, C = logits.shape
-    y = y.expand(S, N) if y.dim() == 1 else y
-    losses = F.cross_entropy(logits.reshape(S * N, C), y.reshape(S * N), reduction="none")
-    return losses.view(S, N).mean(dim=1)

@@ -1,8 +1,12 @@
-"""ResNet-18 for 32x32 images (the CIFAR-10 variant: 3x3 stem, no max-pool, BatchNorm)."""
+"""ResNet-18 for 32x32 images (the CIFAR-10 variant: 3x3 stem, no max-pool, BatchNorm).
+
+Used in: chapter 10 (Anti-PGD, CIFAR-10 at the paper preset).
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -10,10 +14,11 @@ from torch import nn
 
 from repro.models.mlp import _linear_init_
 
+
 class BasicBlock(nn.Module):
     """Two 3x3 conv-BN layers with a skip connection (a 1x1 conv-BN when the shape changes)."""
 
-    def __init__(self, in_channels: int, channels: int, stride: int = 1):
+    def __init__(self, in_channels: int, channels: int, stride: int = 1) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, channels, 3, stride=stride, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(channels)
@@ -26,7 +31,7 @@ class BasicBlock(nn.Module):
                 nn.BatchNorm2d(channels),
             )
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
         return F.relu(out + self.shortcut(x))
@@ -36,7 +41,8 @@ class ResNet(nn.Module):
     """A ResNet of BasicBlocks for small images: 3x3 stem (no max-pool), four stages of widths
     64, 128, 256, 512 (stride 2 from the second on), global average pool, linear head."""
 
-    def __init__(self, blocks: Sequence[int] = (2, 2, 2, 2), num_classes: int = 10, in_channels: int = 3):
+    def __init__(self, blocks: Sequence[int] = (2, 2, 2, 2), num_classes: int = 10,
+                 in_channels: int = 3) -> None:
         super().__init__()
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False),
@@ -54,13 +60,13 @@ class ResNet(nn.Module):
         self.stages = nn.Sequential(*stages)
         self.head = nn.Linear(width, num_classes)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stages(self.stem(x))
         x = F.adaptive_avg_pool2d(x, 1).flatten(1)
         return self.head(x)
 
 
-def resnet18(num_classes: int = 10, generator=None) -> ResNet:
+def resnet18(num_classes: int = 10, generator: torch.Generator | None = None) -> ResNet:
     """The CIFAR-10 ResNet-18 (about 11.2M parameters for 10 classes).
 
     Initialisation: torch's defaults (kaiming-uniform convs, ``nn.Linear`` head, BatchNorm at

@@ -1,16 +1,43 @@
-"""Test problems with closed forms: the widening valley, quadratically parameterised regression,
-lp linear regression, and low-rank matrix sensing and completion.
+"""Test problems with closed forms, one family per module.
 
-Every problem takes its parameters with any leading batch dimensions (typically one seed dimension)
-and returns one loss per batch element, so a sum of the losses trains independent runs at once.
-Data are drawn from an explicit seed.
+- ``valley``              ``WideningValley``: L(u, v) = v^2 |u|^2 / 2 (Orvieto et al., 2022, Sec. 3)
+- ``diagonal_net``        ``QuadraticRegression``: a diagonal linear network w * w on a sparse
+                          teacher
+- ``lp_regression``       ``LpRegression``: l_p linear regression (Arora et al., 2018)
+- ``matrix_sensing``      ``MatrixSensing``, ``SymmetricSensing``: low-rank PSD recovery from
+                          linear measurements (Gunasekar et al., 2017)
+- ``completion``          ``MatrixCompletion``: a low-rank matrix from some of its entries
+- ``compressed_sensing``  ``CompressedSensing``, ``gaussian_matrix``, ``pad_problems``: y = A x
+- ``multitask_toy``       ``ToyTwoObjectives``: the two-objective toy of Nash-MTL's Fig. 1
+
+Every problem takes its parameters with any leading batch dimensions (typically one seed
+dimension) and returns one loss per batch element, so a sum of the losses trains independent runs
+at once. Data are drawn from an explicit seed. ``PROBLEMS`` maps a short name to each class.
 """
 
-from repro.problems.lp import LpRegression
-from repro.problems.matrix import MatrixCompletion, SymmetricSensing
-from repro.problems.regression import QuadraticRegression
-from repro.problems.sensing import MatrixSensing
+from repro.problems.completion import MatrixCompletion
+from repro.problems.compressed_sensing import (
+    CompressedSensing,
+    gaussian_matrix,
+    pad_problems,
+)
+from repro.problems.diagonal_net import QuadraticRegression
+from repro.problems.lp_regression import LpRegression
+from repro.problems.matrix_sensing import MatrixSensing, SymmetricSensing
+from repro.problems.multitask_toy import ToyTwoObjectives
 from repro.problems.valley import WideningValley
 
-__all__ = ["LpRegression", "MatrixCompletion", "MatrixSensing", "QuadraticRegression",
-           "SymmetricSensing", "WideningValley"]
+PROBLEMS = {
+    "widening_valley": WideningValley,
+    "quadratic_regression": QuadraticRegression,
+    "lp_regression": LpRegression,
+    "matrix_sensing": MatrixSensing,
+    "symmetric_sensing": SymmetricSensing,
+    "matrix_completion": MatrixCompletion,
+    "compressed_sensing": CompressedSensing,
+    "multitask_toy": ToyTwoObjectives,
+}
+
+__all__ = ["PROBLEMS", "CompressedSensing", "LpRegression", "MatrixCompletion", "MatrixSensing",
+           "QuadraticRegression", "SymmetricSensing", "ToyTwoObjectives", "WideningValley",
+           "gaussian_matrix", "pad_problems"]

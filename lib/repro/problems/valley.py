@@ -1,4 +1,7 @@
-"""The widening valley of Orvieto et al. (2022), Sec. 3."""
+"""The widening valley of Orvieto et al. (2022), Sec. 3.
+
+Used in: chapter 10 (Anti-PGD).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,8 @@ import math
 
 import torch
 
-from repro._common import generator as _generator
-from repro.problems._checks import _positive, _positive_int
+from repro.checks import positive as _positive
+from repro.checks import positive_int as _positive_int
 
 
 class WideningValley:
@@ -18,7 +21,7 @@ class WideningValley:
     (``loss_w``, ``start``); ``split`` goes back.
     """
 
-    def __init__(self, d: int):
+    def __init__(self, d: int) -> None:
         self.d = _positive_int("d", d)
 
     # -- the function ---------------------------------------------------------------------------
@@ -35,7 +38,8 @@ class WideningValley:
     # -- the flat parameter vector w = (u, v) -----------------------------------------------------
     def split(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if w.shape[-1] != self.d + 1:
-            raise ValueError(f"expected a last dimension of d + 1 = {self.d + 1}, got {w.shape[-1]}")
+            raise ValueError(f"expected a last dimension of d + 1 = {self.d + 1}, got "
+                             f"{w.shape[-1]}")
         return w[..., : self.d], w[..., self.d]
 
     def loss_w(self, w: torch.Tensor) -> torch.Tensor:
@@ -44,21 +48,22 @@ class WideningValley:
     def hessian_trace_w(self, w: torch.Tensor) -> torch.Tensor:
         return self.hessian_trace(*self.split(w))
 
-    def start(self, D: float, n_seeds: int = 1, dtype=torch.float64, device=None) -> torch.Tensor:
+    def start(self, D: float, n_seeds: int = 1, dtype: torch.dtype = torch.float64,
+              device: torch.device | str | None = None) -> torch.Tensor:
         """(u0, 0) with |u0|^2 = D, u0 along the diagonal, repeated for n_seeds: shape (S, d+1)."""
         D = _positive("D", D)
         w = torch.zeros(_positive_int("n_seeds", n_seeds), self.d + 1, dtype=dtype, device=device)
         w[:, : self.d] = math.sqrt(D / self.d)
         return w
 
-    # -- Theorem 3.1 and Corollary 3.1 --------------------------------------------------------------
+    # -- Theorem 3.1 and Corollary 3.1 --------------------------------------------------------
     def theorem_3_1(self, alpha: float, D: float) -> dict:
         """Step size, noise limits and the four limit bounds of Thm 3.1 / Cor 3.1.
 
         Start at (u0, 0) with |u0|^2 = D, step lr = alpha / (2D), Bernoulli noise with
         sigma^2 <= min(alpha^3 D / 2, D / (8 alpha)). Then
-          PGD (needs d >= 2 / alpha^2):           lim E|u|^2 >= D / alpha,  lim E Tr H >= D / alpha;
-          Anti-PGD (needs sigma^2 <= alpha D/(2d)): lim E|u|^2 <= alpha D,  lim E Tr H <= 16 alpha D.
+          PGD (needs d >= 2 / alpha^2):           lim E|u|^2 >= D / alpha, lim E Tr H >= D / alpha;
+          Anti-PGD (needs sigma^2 <= alpha D/(2d)): lim E|u|^2 <= alpha D, lim E Tr H <= 16 alpha D.
         ``sigma2`` is the largest noise level that meets the conditions of both statements.
         """
         alpha, D = _positive("alpha", alpha), _positive("D", D)

@@ -1,0 +1,212 @@
+"""Executing a chapter's notebooks with papermill and keeping an honest record of the run.
+
+A run folder holds the executed notebook, ``metrics.json`` (only when the run finished),
+``verdicts.json`` and ``provenance.json`` (always: status, git commit and dirty flag, preset,
+parameters, seeds, device, versions, start and wall time). Input is validated before anything
+is written; ``metrics.json`` is written atomically, so a failed or interrupted run never leaves a
+half-written one.
+
+Used by: `repro run`, the book build (``book``) and `finish` (``notebook``).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from repro import paths
+from repro.machinery.chapters import BadInput, Chapter
+from repro.machinery.claims import ChapterClaims, VerdictTable, check_all
+
+KERNEL = "python3"
+
+
+class RunFailed(RuntimeError):
+    """The notebook raised; the message is the notebook's own error, in one line."""
+
+
+# --- small, atomic file writing --------------------------------------------------------------
+
+def write_json_atomic(data: Any, path: str | os.PathLike) -> Path:
+    """Write JSON to a temporary file beside ``path`` and rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as f:
+            json.dump(data, f, indent=2, sort_keys=True, allow_nan=False)
+            f.write("\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_metrics(metrics: Mapping, metrics_path: str) -> None:
+    """Called by ``finish`` in the last cell of an experiments notebook; a no-op when run by hand."""
+    if not metrics_path:
+        return
+    try:
+        write_json_atomic(metrics, metrics_path)
+    except ValueError as error:  # NaN or infinity: the run did not produce a usable record
+        raise ValueError(f"metrics hold a non-finite number; not written ({error})") from None
+
+
+# --- provenance ------------------------------------------------------------------------------
+
+def git_state(root: Path) -> dict[str, Any]:
+    def git(*args: str) -> str:
+        out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=30)
+        if out.returncode != 0:
+            raise RuntimeError(out.stderr.strip())
+        return out.stdout.strip()
+
+    try:
+        return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
+    except (RuntimeError, FileNotFoundError, subprocess.TimeoutExpired):
+        return {"commit": None, "dirty": None}
+
+
+def environment() -> dict[str, Any]:
+    import numpy
+    import torch
+
+    import repro
+
+    cuda = torch.cuda.is_available()
+    return {
+        "device": torch.cuda.get_device_name(0) if cuda else "cpu",
+        "cuda": torch.version.cuda if cuda else None,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "repro": repro.__version__,
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+    }
+
+
+# --- executing one notebook ------------------------------------------------------------------
+
+KERNEL_START_FAILURES = ("Kernel died before replying to kernel_info", "Kernel didn't respond")
+
+
+def execute_notebook(source: Path, output: Path, parameters: Mapping[str, Any] | None = None,
+                     cwd: Path | None = None, progress: bool = False, attempts: int = 3) -> None:
+    """Execute ``source`` into ``output`` with papermill; raise RunFailed with the error's line.
+
+    A kernel that dies while starting is started again (up to ``attempts`` times): kernels
+    launched side by side can race for the same free TCP port, which is no fault of the notebook.
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(1, attempts + 1):
+        try:
+            papermill.execute_notebook(
+                str(source), str(output), parameters=dict(parameters or {}), kernel_name=KERNEL,
+                cwd=str(cwd or source.parent), progress_bar=progress, log_output=False,
+            )
+            return
+        except PapermillExecutionError as error:
+            first = str(error.evalue).strip().splitlines()[0] if error.evalue else ""
+            raise RunFailed(f"{error.ename}: {first} (cell {error.exec_count})") from None
+        except RuntimeError as error:
+            if attempt < attempts and any(m in str(error) for m in KERNEL_START_FAILURES):
+                time.sleep(0.5 * attempt)
+                continue
+            raise RunFailed(f"the kernel failed: {error}") from None
+
+
+# --- a chapter run -------------------------------------------------------------------------
+
+@dataclass
+class RunResult:
+    folder: Path
+    status: str  # ok, failed, interrupted
+    table: VerdictTable | None
+    error: str = ""
+
+    @property
+    def failed_claims(self) -> int:
+        return self.table.counts()["fail"] if self.table else 0
+
+
+def default_run_folder(chapter: Chapter, preset: str) -> Path:
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return paths.root() / "runs" / chapter.slug / f"{stamp}-{preset}"
+
+
+def prepare_run_folder(out: Path) -> Path:
+    """Refuse an existing non-empty folder (a run never overwrites another's record)."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise BadInput(f"run folder {out} already exists and is not empty; choose another --out")
+    if out.parent.exists() and not os.access(out.parent, os.W_OK):
+        raise BadInput(f"cannot write to {out.parent}")
+    return out
+
+
+def run_chapter(chapter: Chapter, preset: str, overrides: Mapping[str, str],
+                out: Path | None = None, progress: bool = True) -> RunResult:
+    """Validate, execute the experiments notebook, check the claims, write the record."""
+    values = chapter.resolve(preset, dict(overrides))  # raises BadInput before any write
+    claims = ChapterClaims.load(chapter.claims_path)
+    out = prepare_run_folder(Path(out) if out else default_run_folder(chapter, preset))
+
+    out.mkdir(parents=True, exist_ok=True)
+    metrics_tmp = out / ".metrics.partial.json"
+    values["metrics_path"] = str(metrics_tmp.resolve())
+    started = _dt.datetime.now(_dt.timezone.utc)
+    t0 = time.perf_counter()
+    provenance: dict[str, Any] = {
+        "chapter": chapter.slug, "preset": preset,
+        "parameters": {k: v for k, v in values.items() if k != "metrics_path"},
+        "overrides": dict(overrides),
+        "seeds": {k: v for k, v in values.items() if "seed" in k},
+        "git": git_state(paths.root()), "environment": environment(),
+        "started": started.isoformat(timespec="seconds"), "command": sys.argv,
+    }
+    status, error, table = "ok", "", None
+    try:
+        # the kernel runs in the chapter's folder: that is how the notebook's finish() finds it
+        execute_notebook(chapter.experiments, out / "experiments.ipynb", values,
+                         cwd=chapter.folder, progress=progress)
+        if not metrics_tmp.exists():
+            raise RunFailed("the notebook finished without writing its metrics "
+                            "(its last cell calls finish)")
+        metrics = json.loads(metrics_tmp.read_text())
+        os.replace(metrics_tmp, out / "metrics.json")
+        table = VerdictTable(check_all(claims, metrics, preset), preset)
+        write_json_atomic([v.as_dict() for v in table.verdicts], out / "verdicts.json")
+    except RunFailed as failure:
+        status, error = "failed", str(failure)
+    except KeyboardInterrupt:
+        status, error = "interrupted", "interrupted by the user"
+    except Exception as failure:  # noqa: BLE001 - recorded, never reported as a success
+        status, error = "failed", f"{type(failure).__name__}: {failure}"
+    finally:
+        metrics_tmp.unlink(missing_ok=True)
+        provenance.update(status=status, error=error or None,
+                          wall_time_s=round(time.perf_counter() - t0, 2))
+        if table is not None:
+            provenance["verdicts"] = table.counts()
+        write_json_atomic(provenance, out / "provenance.json")
+    return RunResult(out, status, table, error)
+
+
+def clean_partial(folder: Path) -> None:
+    """Remove a folder this process created but did not finish (used by the book builder)."""
+    shutil.rmtree(folder, ignore_errors=True)

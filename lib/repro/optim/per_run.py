@@ -1,0 +1,121 @@
+"""Optimizers with one step size per run, for sweeps trained as one batched model.
+
+``lr`` has shape (S,), and every parameter's leading dimension indexes the S runs (as in
+``DeepLinear``, ``EnsembleMLP`` or a plain (S, d) tensor of weights). Sweeps where each
+configuration needs its own step size (the stable step depends on the depth, the sample count or
+the scale of the data) then still train in one batched computation. Because each rule acts
+element-wise, S runs stepped together are S independent runs.
+
+``PerRun`` owns the bookkeeping (the step counter, the per-run step size, skipping parameters
+without a gradient); a variant only says how a gradient becomes an update (``direction``), as
+labml's ``GenericAdaptiveOptimizer`` does:
+
+    PerRunGD        d = g
+    PerRunMomentum  m = mu m + g;                           d = m          (heavy ball)
+    PerRunAdaGrad   v = v + g^2;                            d = g / (sqrt(v) + eps)
+    PerRunAdam      m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g^2;
+                    d = m_hat / (sqrt(v_hat) + eps), bias-corrected (Kingma and Ba, 2015)
+
+and every rule steps w = w - lr_s d.
+
+Used in: chapters 2 and 3 (Part I: sweeps over step sizes and depths).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import torch
+
+from repro.checks import in_unit_interval, positive
+
+if TYPE_CHECKING:
+    from torch.optim.optimizer import ParamsT
+
+
+class PerRun(torch.optim.Optimizer):
+    """The per-run base: w = w - lr_s * direction(g) for run s."""
+
+    def __init__(self, params: ParamsT, lr: torch.Tensor, **defaults) -> None:
+        lr = torch.as_tensor(lr)
+        if lr.ndim != 1 or not bool((lr > 0).all()):
+            raise ValueError("lr must be a 1-D tensor of positive step sizes, one per run")
+        super().__init__(params, {"lr": lr, **defaults})
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.shape[:1] != group["lr"].shape:
+                    raise ValueError(f"a parameter of shape {tuple(p.shape)} does not lead with "
+                                     f"the {len(group['lr'])} runs of lr")
+
+    def direction(self, grad: torch.Tensor, state: dict, group: dict) -> torch.Tensor:
+        """The update direction for one parameter; ``state['step']`` counts from 1."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                state["step"] = state.get("step", 0) + 1
+                lr = group["lr"].to(p.device, p.dtype).reshape(-1, *[1] * (p.ndim - 1))
+                p.sub_(lr * self.direction(p.grad, state, group))
+        return loss
+
+
+class PerRunGD(PerRun):
+    """Plain gradient descent, one step size per run."""
+
+    def direction(self, grad: torch.Tensor, state: dict, group: dict) -> torch.Tensor:
+        return grad
+
+
+class PerRunMomentum(PerRun):
+    """Heavy-ball momentum m = mu m + g, one step size per run."""
+
+    def __init__(self, params: ParamsT, lr: torch.Tensor, momentum: float = 0.9) -> None:
+        super().__init__(params, lr, momentum=in_unit_interval("momentum", momentum))
+
+    def direction(self, grad: torch.Tensor, state: dict, group: dict) -> torch.Tensor:
+        m = state.get("momentum")
+        state["momentum"] = m = grad.clone() if m is None else group["momentum"] * m + grad
+        return m
+
+
+class PerRunAdaGrad(PerRun):
+    """AdaGrad (Duchi et al., 2011) with a running sum of squared gradients."""
+
+    def __init__(self, params: ParamsT, lr: torch.Tensor, eps: float = 1e-10) -> None:
+        super().__init__(params, lr, eps=positive("eps", eps))
+
+    def direction(self, grad: torch.Tensor, state: dict, group: dict) -> torch.Tensor:
+        v = state.get("sum_sq")
+        state["sum_sq"] = v = grad * grad if v is None else v + grad * grad
+        return grad / (v.sqrt() + group["eps"])
+
+
+class PerRunAdam(PerRun):
+    """Adam (Kingma and Ba, 2015) with bias correction, one step size per run."""
+
+    def __init__(self, params: ParamsT, lr: torch.Tensor,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+        b1, b2 = (in_unit_interval(f"betas[{i}]", b) for i, b in enumerate(betas))
+        super().__init__(params, lr, betas=(b1, b2), eps=positive("eps", eps))
+
+    def direction(self, grad: torch.Tensor, state: dict, group: dict) -> torch.Tensor:
+        b1, b2 = group["betas"]
+        t = state["step"]
+        m, v = state.get("exp_avg"), state.get("exp_avg_sq")
+        m = (1 - b1) * grad if m is None else b1 * m + (1 - b1) * grad
+        v = (1 - b2) * grad * grad if v is None else b2 * v + (1 - b2) * grad * grad
+        state["exp_avg"], state["exp_avg_sq"] = m, v
+        return (m / (1 - b1 ** t)) / ((v / (1 - b2 ** t)).sqrt() + group["eps"])
+
+
+__all__ = ["PerRun", "PerRunAdaGrad", "PerRunAdam", "PerRunGD", "PerRunMomentum"]

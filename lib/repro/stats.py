@@ -1,0 +1,74 @@
+"""Statistics over seeds: means, standard errors, log-log slopes, paired differences.
+
+Every ordering of noisy numbers in the book is decided over the seeds both methods share, not on
+two means; ``paired`` gives what such a decision needs (the mean paired difference, its standard
+error, and how many standard errors separate it from zero).
+
+Used in: every experiments notebook.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+
+def mean(xs: ArrayLike) -> float:
+    """The mean of a sequence or array, as a float."""
+    return float(np.mean(np.asarray(xs, dtype=np.float64)))
+
+
+def sem(xs: ArrayLike) -> float:
+    """The standard error of the mean over seeds (NaN for a single value)."""
+    xs = np.asarray(xs, dtype=np.float64).ravel()
+    return float(np.std(xs, ddof=1) / np.sqrt(len(xs))) if len(xs) > 1 else float("nan")
+
+
+def slope(xs: ArrayLike, ys: ArrayLike) -> float:
+    """The least-squares slope of log y against log x: the exponent k in y ~ x^k."""
+    xs, ys = np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
+    if xs.shape != ys.shape or xs.size < 2:
+        raise ValueError(f"slope needs two equal-length sequences of >= 2 points, got {xs.shape} "
+                         f"and {ys.shape}")
+    if (xs <= 0).any() or (ys <= 0).any():
+        raise ValueError("slope on a log-log scale needs positive values")
+    return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
+
+
+@dataclass(frozen=True)
+class Paired:
+    """The paired difference a - b over n shared seeds."""
+
+    mean: float
+    sem: float
+    n: int
+
+    @property
+    def z(self) -> float:
+        """The mean difference in standard errors (inf when every difference is the same)."""
+        if self.sem == 0 or math.isnan(self.sem):
+            return math.copysign(math.inf, self.mean) if self.mean else 0.0
+        return self.mean / self.sem
+
+    def as_dict(self) -> dict:
+        return {"mean": self.mean, "sem": self.sem, "n": self.n}
+
+
+def paired(a: Sequence[float], b: Sequence[float]) -> Paired:
+    """The paired difference a - b seed by seed: its mean, standard error and count."""
+    a, b = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
+    if a.shape != b.shape or a.size == 0:
+        raise ValueError(f"paired needs two equal-length, non-empty sequences, got {a.size} and "
+                         f"{b.size}")
+    d = a - b
+    return Paired(mean(d), sem(d), int(d.size))
+
+
+__all__ = ["Paired", "mean", "paired", "sem", "slope"]
