@@ -15,7 +15,8 @@ def test_nuclear_norm_value_and_gradient():
     assert value.item() == pytest.approx(3.0)
     value.backward()
     # the gradient of |X|_* at a full-rank X = U S V^T is U V^T; here diag(sign)
-    assert torch.allclose(X.grad, 0.5 * torch.diag(torch.tensor([1.0, -1.0, 1.0], dtype=torch.float64)))
+    signs = torch.diag(torch.tensor([1.0, -1.0, 1.0], dtype=torch.float64))
+    assert torch.allclose(X.grad, 0.5 * signs)
 
 
 def test_nuclear_frobenius_ratio():

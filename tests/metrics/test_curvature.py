@@ -1,4 +1,5 @@
-"""repro.metrics against exact answers: autograd's Hessian, its trace and torch.linalg.eigvalsh."""
+"""repro.metrics.curvature against exact answers: autograd's Hessian, its trace and
+torch.linalg.eigvalsh."""
 
 import math
 
@@ -50,7 +51,8 @@ def test_several_parameter_tensors_are_flattened_in_order():
 
     H = torch.autograd.functional.hessian(lambda w: f((w[:2], w[2:])), torch.cat([a, b]))
     torch.testing.assert_close(hessian(f, (a, b)), H)
-    hx, hy = hvp(f, [a, b], [torch.ones(2, dtype=torch.float64), torch.zeros(3, dtype=torch.float64)])
+    hx, hy = hvp(f, [a, b], [torch.ones(2, dtype=torch.float64),
+                             torch.zeros(3, dtype=torch.float64)])
     torch.testing.assert_close(torch.cat([hx, hy]), H[:, :2].sum(1))
 
 
@@ -69,7 +71,8 @@ def batched_ensemble(S=3, n=5):
 def test_per_model_hessian_and_trace_on_a_batched_ensemble():
     loss, W, blocks = batched_ensemble()
     torch.testing.assert_close(hessian(loss, W), blocks)
-    torch.testing.assert_close(hessian_trace(loss, W), torch.diagonal(blocks, dim1=1, dim2=2).sum(1))
+    torch.testing.assert_close(hessian_trace(loss, W),
+                               torch.diagonal(blocks, dim1=1, dim2=2).sum(1))
     # summing the losses first gives one (block diagonal) Hessian over all S*n coordinates
     H_all = hessian(lambda w: loss(w).sum(), W)
     torch.testing.assert_close(H_all, torch.block_diag(*blocks))

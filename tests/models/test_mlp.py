@@ -1,4 +1,4 @@
-"""repro.models: MLP, EnsembleMLP (S independent MLPs in batched tensors), the CIFAR ResNet-18."""
+"""repro.models.mlp: MLP and EnsembleMLP (S independent MLPs in batched tensors)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from repro.models import MLP, EnsembleMLP, per_model_cross_entropy, resnet18
+from repro.losses import per_model_cross_entropy
+from repro.models import MLP, EnsembleMLP
 
 SIZES = [6, 5, 4, 3]
 
@@ -30,7 +31,8 @@ def test_mlp_shape_and_layers():
 
 
 def test_mlp_same_generator_seed_same_weights():
-    a, b, c = MLP(SIZES, generator=gen(1)), MLP(SIZES, generator=gen(1)), MLP(SIZES, generator=gen(2))
+    a, b = MLP(SIZES, generator=gen(1)), MLP(SIZES, generator=gen(1))
+    c = MLP(SIZES, generator=gen(2))
     for pa, pb, pc in zip(a.parameters(), b.parameters(), c.parameters()):
         assert torch.equal(pa, pb)
         assert not torch.equal(pa, pc)
@@ -112,69 +114,3 @@ def test_ensemble_refuses_wrong_input():
         ensemble.member(3)
     with pytest.raises(ValueError, match="n_models"):
         EnsembleMLP(0, SIZES)
-
-
-def test_per_model_cross_entropy_matches_per_model_losses():
-    logits = torch.randn(3, 10, 4)
-    y = torch.randint(0, 4, (10,))
-    expected = torch.stack([F.cross_entropy(logits[i], y) for i in range(3)])
-    torch.testing.assert_close(per_model_cross_entropy(logits, y), expected)
-    ys = torch.randint(0, 4, (3, 10))
-    expected = torch.stack([F.cross_entropy(logits[i], ys[i]) for i in range(3)])
-    torch.testing.assert_close(per_model_cross_entropy(logits, ys), expected)
-
-
-def test_resnet18_shape_and_size():
-    model = resnet18(num_classes=10, generator=gen(0))
-    model.eval()
-    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
-    n_params = sum(p.numel() for p in model.parameters())
-    assert abs(n_params - 11.2e6) < 0.1e6
-    assert n_params == 11_173_962  # the usual CIFAR ResNet-18 with a 10-class head
-    assert model.stem[0].kernel_size == (3, 3) and model.stem[0].stride == (1, 1)
-    assert not any(isinstance(m, nn.MaxPool2d) for m in model.modules())
-    assert sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) == 20
-    assert resnet18(num_classes=100).head.out_features == 100
-
-
-def test_resnet18_same_generator_seed_same_weights():
-    a, b, c = resnet18(generator=gen(3)), resnet18(generator=gen(3)), resnet18(generator=gen(4))
-    for (name, pa), pb, pc in zip(a.named_parameters(), b.parameters(), c.parameters()):
-        assert torch.equal(pa, pb), name
-        if "bn" not in name and "shortcut.1" not in name and "stem.1" not in name:
-            assert not torch.equal(pa, pc), name
-
-
-# --- DeepLinear -------------------------------------------------------------------------------
-
-from repro.models import DeepLinear  # noqa: E402
-from repro.models.linear import default_scale  # noqa: E402
-
-
-def test_deep_linear_is_the_product_of_its_factors():
-    g = torch.Generator().manual_seed(0)
-    model = DeepLinear(4, 6, depth=3, width=5, n_seeds=2, scale=0.5, generator=g,
-                       dtype=torch.float64)
-    assert [tuple(f.shape) for f in model.factors] == [(2, 5, 6), (2, 5, 5), (2, 4, 5)]
-    W1, W2, W3 = model.factors
-    assert torch.allclose(model(), W3 @ W2 @ W1)
-    assert DeepLinear(3, 3, depth=1, scale=1.0, generator=g)().shape == (1, 3, 3)
-
-
-def test_deep_linear_identity_initialisation_and_default_scale():
-    model = DeepLinear(3, 3, depth=4, n_seeds=1, scale=0.5, init="identity", dtype=torch.float64)
-    assert torch.allclose(model()[0], 0.5 ** 4 * torch.eye(3, dtype=torch.float64))
-    g = torch.Generator().manual_seed(1)
-    s = default_scale(depth=2, target_norm=1.0, size=30)
-    norms = DeepLinear(30, 30, depth=2, n_seeds=400, scale=s, generator=g,
-                       dtype=torch.float64)().norm(dim=(1, 2)) ** 2
-    assert abs(norms.mean().item() - 1.0) < 0.1  # E|W|_F^2 = 1 by construction
-
-
-def test_deep_linear_refuses_bad_arguments():
-    with pytest.raises(ValueError):
-        DeepLinear(3, 4, depth=2, init="identity")
-    with pytest.raises(ValueError):
-        DeepLinear(3, 3, depth=0)
-    with pytest.raises(ValueError):
-        DeepLinear(3, 3, depth=2, scale=0.0)

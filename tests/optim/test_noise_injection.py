@@ -1,45 +1,13 @@
-"""repro.optim: exact updates of GD, PGD and Anti-PGD on a tiny quadratic, and argument checks."""
+"""repro.optim.noise_injection: exact updates of PGD and Anti-PGD on a tiny quadratic, stopping the
+noise, and argument checks."""
 
 import pytest
 import torch
 
 from repro import generator
-from repro.optim import GD, PGD, AntiPGD, NoiseInjection, make
+from repro.optim import GD, PGD, AntiPGD, NoiseInjection, stop_noise
 
-A = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
-W0 = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64)
-LR, SIGMA = 0.1, 0.3
-
-
-def quadratic(w):
-    return 0.5 * (A * w**2).sum()  # gradient A * w
-
-
-def run(opt_cls, steps, w0=W0, **kwargs):
-    w = w0.clone().requires_grad_(True)
-    opt = opt_cls([w], **kwargs)
-    for _ in range(steps):
-        opt.zero_grad()
-        quadratic(w).backward()
-        opt.step()
-    return w.detach(), opt
-
-
-def draws(noise, n, shape=W0.shape, seed=7, sigma=SIGMA):
-    """The n noise draws that a generator seeded with ``seed`` produces, by hand."""
-    g = generator(seed)
-    out = []
-    for _ in range(n):
-        if noise == "gaussian":
-            out.append(sigma * torch.randn(shape, generator=g, dtype=torch.float64))
-        else:
-            out.append(sigma * (2.0 * torch.randint(0, 2, shape, generator=g) - 1).double())
-    return out
-
-
-def test_gd_one_exact_step():
-    w, _ = run(GD, 1, lr=LR)
-    torch.testing.assert_close(w, W0 - LR * A * W0, rtol=0, atol=1e-15)
+from ._quadratic import LR, SIGMA, W0, A, draws, quadratic, run
 
 
 @pytest.mark.parametrize("noise", ["gaussian", "bernoulli"])
@@ -121,15 +89,6 @@ def test_batched_seeds_get_independent_noise():
     assert all(not torch.equal(rows[i], rows[j]) for i in range(4) for j in range(i + 1, 4))
 
 
-def test_make_builds_each_method():
-    w = torch.zeros(2, requires_grad=True)
-    assert type(make("gd", [w], lr=0.1)) is GD
-    assert type(make("pgd", [w], lr=0.1, sigma=0.1)) is PGD
-    assert type(make("anti_pgd", [w], lr=0.1, sigma=0.1)) is AntiPGD
-    with pytest.raises(ValueError, match="unknown method"):
-        make("adam", [w], lr=0.1)
-
-
 @pytest.mark.parametrize("cls", [PGD, AntiPGD])
 def test_argument_validation(cls):
     w = torch.zeros(2, requires_grad=True)
@@ -149,59 +108,21 @@ def test_argument_validation(cls):
         NoiseInjection(0.1, "laplace")
 
 
-def tiny_classification(seed=0, n=64):
-    g = generator(seed)
-    x = torch.randn(n, 4, generator=g)
-    y = (x[:, 0] > 0).long() + (x[:, 1] > 0).long()
-    return {"x": x, "y": y, "x_test": x[:16], "y_test": y[:16]}
+def test_stop_noise_sets_every_noisy_group_to_zero_and_leaves_gd_alone():
+    w, b = torch.zeros(3, requires_grad=True), torch.zeros(2, requires_grad=True)
+    opt = AntiPGD([{"params": [w]}, {"params": [b], "sigma": 0.5}], lr=0.1, sigma=0.2)
+    stop_noise(opt)
+    assert [group["sigma"] for group in opt.param_groups] == [0.0, 0.0]
+    gd = GD([w], lr=0.1)
+    stop_noise(gd)                      # no sigma to stop: nothing is added
+    assert "sigma" not in gd.param_groups[0]
 
 
-def test_train_loop_on_a_batched_ensemble_with_noise_stop():
-    from repro.models import EnsembleMLP
-    from repro.train import train
-
-    model = EnsembleMLP(3, [4, 8, 3], generator=generator(0))
-    opt = AntiPGD(model.parameters(), lr=0.5, sigma=0.01, generator=generator(1))
-    hist = train(model, opt, tiny_classification(), epochs=6, batch_size=16, noise_stop_epoch=2,
-                 eval_every=3, generator=generator(2), progress=False)
-    assert hist["epoch"] == [3, 6]
-    assert all(len(v) == 3 for v in hist["train_loss"] + hist["test_accuracy"])
-    assert opt.param_groups[0]["sigma"] == 0.0
-    assert hist["train_loss"][-1] != hist["train_loss"][0]
-
-
-def test_train_loop_raises_diverged():
-    from repro import Diverged
-    from repro.models import MLP
-    from repro.train import train
-
-    model = MLP([4, 8, 3], generator=generator(0))
-    with pytest.raises(Diverged, match="step"):
-        train(model, GD(model.parameters(), lr=1e30), tiny_classification(), epochs=5,
-              progress=False)
-
-
-def test_per_run_gd_is_gd_with_each_runs_own_step_size():
-    from repro.optim import PerRunGD
-    g = torch.Generator().manual_seed(0)
-    w0 = torch.randn(3, 4, 2, generator=g)
-    target = torch.randn(3, 4, 2, generator=g)
-    lrs = torch.tensor([0.1, 0.01, 0.5])
-    w = w0.clone().requires_grad_(True)
-    opt = PerRunGD([w], lrs)
-    for _ in range(5):
-        opt.zero_grad()
-        ((w - target) ** 2).sum().backward()
-        opt.step()
-    for s in range(3):                       # each run alone, with torch's own SGD
-        v = w0[s].clone().requires_grad_(True)
-        ref = torch.optim.SGD([v], lr=float(lrs[s]))
-        for _ in range(5):
-            ref.zero_grad()
-            ((v - target[s]) ** 2).sum().backward()
-            ref.step()
-        torch.testing.assert_close(w[s].detach(), v.detach())
-    with pytest.raises(ValueError):
-        PerRunGD([torch.zeros(2, 3, requires_grad=True)], torch.tensor([0.1, 0.1, 0.1]))
-    with pytest.raises(ValueError):
-        PerRunGD([torch.zeros(2, 3, requires_grad=True)], torch.tensor([0.1, -1.0]))
+def test_stopped_noise_does_not_advance_the_generator():
+    g = generator(3)
+    before = g.get_state()
+    w = W0.clone().requires_grad_(True)
+    opt = PGD([w], lr=LR, sigma=0.0, generator=g)
+    quadratic(w).backward()
+    opt.step()
+    assert torch.equal(g.get_state(), before)

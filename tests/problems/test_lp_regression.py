@@ -1,4 +1,4 @@
-"""LpRegression: exact losses and gradients, batching, and the minimiser."""
+"""repro.problems.lp_regression: exact losses and gradients, batching, and the minimiser."""
 
 import pytest
 import torch
@@ -49,14 +49,16 @@ def test_bias_adds_a_column_of_ones():
 def test_minimize_finds_a_stationary_point(p):
     g = torch.Generator().manual_seed(1)
     X = torch.randn(50, 4, generator=g, dtype=torch.float64)
-    y = X @ torch.tensor([1.0, -2.0, 0.5, 0.0], dtype=torch.float64) + torch.randn(50, generator=g, dtype=torch.float64)
+    y = (X @ torch.tensor([1.0, -2.0, 0.5, 0.0], dtype=torch.float64)
+         + torch.randn(50, generator=g, dtype=torch.float64))
     problem = LpRegression(X, y, p=p)
     w = problem.minimize()
     assert problem.gradient(w).norm() < 1e-10
     if p == 2:
         assert torch.allclose(w, torch.linalg.lstsq(X, y[:, None]).solution[:, 0], atol=1e-10)
     # convex: any perturbation raises the loss
-    assert (problem.loss(w + 1e-3 * torch.randn(10, 4, generator=g, dtype=torch.float64)) > problem.loss(w)).all()
+    nearby = w + 1e-3 * torch.randn(10, 4, generator=g, dtype=torch.float64)
+    assert (problem.loss(nearby) > problem.loss(w)).all()
 
 
 def test_bad_input_is_refused():

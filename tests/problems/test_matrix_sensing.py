@@ -1,13 +1,13 @@
-"""Matrix problems (sensing with Gaussian or commuting measurements, completion) and the
-spectral metrics of Part I, against exact answers."""
+"""repro.problems.matrix_sensing: MatrixSensing and SymmetricSensing (Gaussian or commuting
+measurements) against exact answers."""
 
 import math
 
 import pytest
 import torch
 
-from repro.metrics import effective_rank, nuclear_norm, singular_values
-from repro.problems import MatrixCompletion, MatrixSensing, SymmetricSensing
+from repro import generator
+from repro.problems import MatrixSensing, SymmetricSensing
 
 
 @pytest.mark.parametrize("kind", ["gaussian", "commuting"])
@@ -23,7 +23,10 @@ def test_sensing_truth_fits_and_has_rank_r(kind):
 def test_commuting_measurements_commute_and_gaussian_do_not():
     com = SymmetricSensing(n=6, r=2, m=5, measurements="commuting", seed=0).A[0]
     gau = SymmetricSensing(n=6, r=2, m=5, measurements="gaussian", seed=0).A[0]
-    bracket = lambda A: (A[0] @ A[1] - A[1] @ A[0]).abs().max().item()
+
+    def bracket(A):
+        return (A[0] @ A[1] - A[1] @ A[0]).abs().max().item()
+
     assert bracket(com) < 1e-12 and bracket(gau) > 1e-2
 
 
@@ -64,93 +67,18 @@ def test_existing_matrix_sensing_unchanged():
     assert prob.loss(prob.U_star[None]).item() == pytest.approx(0.0, abs=1e-20)
 
 
-def test_completion_masks_and_losses():
-    prob = MatrixCompletion(rows=7, cols=5, r=2, n_observed=20, test_fraction=0.25,
-                            n_instances=3, seed=0)
-    assert torch.all(prob.train_mask.sum((-1, -2)) == 15)
-    assert torch.all(prob.test_mask.sum((-1, -2)) == 5)
-    assert torch.all(prob.train_mask * prob.test_mask == 0)          # disjoint
-    assert torch.all(torch.linalg.matrix_rank(prob.M_star) == 2)
-    assert torch.allclose(prob.loss(prob.M_star), torch.zeros(3, dtype=torch.float64))
-    # W = M* + 1 on every entry: half-MSE on train is 1/2, test MSE is 1
-    W = (prob.M_star + 1)[:, None].expand(3, 4, 7, 5)
-    assert torch.allclose(prob.loss(W), torch.full((3, 4), 0.5, dtype=torch.float64))
-    assert torch.allclose(prob.test_error(W), torch.ones(3, 4, dtype=torch.float64))
-    with pytest.raises(ValueError):
-        MatrixCompletion(rows=3, cols=3, n_observed=10)
-
-
-def test_singular_values_and_nuclear_norm():
-    X = torch.diag(torch.tensor([3.0, -2.0, 0.0]))
-    assert torch.allclose(singular_values(X), torch.tensor([3.0, 2.0, 0.0]))
-    assert nuclear_norm(X).item() == pytest.approx(5.0)
-    Q, _ = torch.linalg.qr(torch.randn(2, 4, 4, generator=torch.Generator().manual_seed(0)))
-    Y = Q @ torch.diag(torch.tensor([4.0, 1.0, 0.5, 0.0])) @ Q.transpose(-1, -2)
-    assert torch.allclose(nuclear_norm(Y), torch.tensor([5.5, 5.5]), atol=1e-5)
-
-
-def test_effective_rank():
-    assert effective_rank(torch.eye(5)).item() == pytest.approx(5.0)
-    assert effective_rank(torch.diag(torch.tensor([2.0, 2.0, 0.0, 0.0]))).item() == pytest.approx(2.0)
-    # singular values (3, 1): p = (3/4, 1/4), entropy = -(0.75 ln 0.75 + 0.25 ln 0.25)
-    H = -(0.75 * math.log(0.75) + 0.25 * math.log(0.25))
-    assert effective_rank(torch.diag(torch.tensor([3.0, 1.0]))).item() == pytest.approx(math.exp(H))
-
-
-def test_completion_fro_norm_and_per_instance_counts():
-    prob = MatrixCompletion(rows=10, cols=10, r=2, n_observed=[15, 40, 70], n_instances=3,
-                            seed=4, fro_norm=10.0)
-    assert torch.allclose(torch.linalg.matrix_norm(prob.M_star), torch.full((3,), 10.0,
-                                                                            dtype=torch.float64))
-    assert prob.train_mask.sum((-1, -2)).tolist() == [15.0, 40.0, 70.0]
-    assert prob.n_train.tolist() == [15.0, 40.0, 70.0]
-    # the loss divides by each instance's own count, also with extra batch dimensions
-    W = torch.zeros(3, 2, 10, 10, dtype=torch.float64)
-    expected = ((prob.M_star * prob.train_mask) ** 2).sum((-1, -2)) / prob.n_train / 2
-    assert torch.allclose(prob.loss(W), expected[:, None].expand(3, 2))
-    # |M*|_F = n makes the mean squared error over all entries the squared relative error
-    assert torch.allclose(prob.error_all(W[:, 0]), torch.ones(3, dtype=torch.float64))
-    assert torch.allclose(prob.error_all(W[:, 0]), prob.relative_error(W[:, 0]) ** 2)
-    # the unobserved error ignores the training entries: M* there, zero elsewhere -> error 1/(n^2-m) sum
-    W_fit = prob.M_star * prob.train_mask
-    unseen = ((prob.M_star * (1 - prob.train_mask)) ** 2).sum((-1, -2)) / (100 - prob.n_train)
-    assert torch.allclose(prob.unobserved_error(W_fit), unseen)
-    assert torch.allclose(prob.unobserved_error(prob.M_star), torch.zeros(3, dtype=torch.float64))
-    with pytest.raises(ValueError):
-        MatrixCompletion(rows=5, cols=5, n_observed=[3, 4], n_instances=3)
-    with pytest.raises(ValueError):
-        MatrixCompletion(rows=5, cols=5, n_observed=10, fro_norm=-1.0)
-
-
-def test_completion_defaults_unchanged_by_new_options():
-    a = MatrixCompletion(rows=7, cols=6, r=2, n_observed=20, test_fraction=0.25, n_instances=2, seed=5)
-    b = MatrixCompletion(rows=7, cols=6, r=2, n_observed=[20, 20], test_fraction=0.25,
-                         n_instances=2, seed=5)
-    assert torch.equal(a.M_star, b.M_star) and torch.equal(a.train_mask, b.train_mask)
-    assert torch.equal(a.test_mask, b.test_mask) and a.n_train == 15 and a.n_test == 5
-    assert torch.allclose(a.loss(a.M_star * 0), b.loss(b.M_star * 0))
-
-
-def test_completion_min_nuclear_norm_matches_baseline():
-    from repro.baselines import completion_operator, min_nuclear_norm
-
-    prob = MatrixCompletion(rows=8, cols=7, r=1, n_observed=50, seed=2, fro_norm=8.0)
-    ours = prob.min_nuclear_norm(0, eps=1e-8)
-    E, (r, c) = completion_operator(prob.train_mask[0])
-    ref = min_nuclear_norm(E, prob.M_star[0][r, c], eps=1e-8)
-    assert ours["residual"] < 1e-5
-    assert abs(ours["nuclear_norm"] - ref["nuclear_norm"]) < 1e-4 * ref["nuclear_norm"]
-    # with enough entries of a rank-1 matrix the convex program recovers it
-    assert float(prob.relative_error(torch.tensor(ours["X"])[None])) < 1e-3
-
-
-def test_completion_select_trains_like_the_batch():
-    prob = MatrixCompletion(rows=6, cols=5, r=2, n_observed=[10, 14, 20], n_instances=3, seed=9)
-    one = prob.select(1)
-    assert one.P == 1 and torch.equal(one.M_star[0], prob.M_star[1])
-    assert torch.equal(one.train_mask[0], prob.train_mask[1]) and one.n_train.tolist() == [14.0]
-    W = torch.randn(3, 6, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    assert torch.allclose(one.loss(W[1:2]), prob.loss(W)[1:2])
-    two = prob.select([0, 2])
-    assert two.P == 2 and torch.allclose(two.loss(W[[0, 2]]), prob.loss(W)[[0, 2]])
-    assert prob.P == 3   # the original is untouched
+def test_matrix_sensing():
+    prob = MatrixSensing(n=6, r=2, m=60, seed=0)
+    assert prob.A.shape == (60, 6, 6) and torch.equal(prob.A, prob.A.transpose(1, 2))
+    Q, _ = torch.linalg.qr(torch.randn(2, 2, generator=generator(5), dtype=torch.float64))
+    U = torch.stack([prob.U_star, prob.U_star @ Q])  # the factor is defined up to a rotation
+    assert torch.all(prob.loss(U) < 1e-25) and torch.all(prob.recovery_error(U) < 1e-12)
+    U0 = prob.start(0.1, k=6, n_seeds=3, generator=generator(0))
+    assert U0.shape == (3, 6, 6) and prob.loss(U0).shape == (3,)
+    torch.testing.assert_close(prob.recovery_error(torch.zeros(6, 6, dtype=torch.float64)),
+                               torch.tensor(1.0, dtype=torch.float64))
+    # loss by hand for one factor
+    M = U0[0] @ U0[0].T
+    by_hand = sum((torch.sum(prob.A[i] * M) - prob.y[i]) ** 2 for i in range(60)) / (4 * 60)
+    torch.testing.assert_close(prob.loss(U0[0]), by_hand)
+    assert math.isclose(float(torch.linalg.matrix_norm(prob.X_star) ** 2), 2.0, rel_tol=1e-12)

@@ -1,18 +1,16 @@
-"""repro.cs: the sensing problem, CSGM and CS-BGM (MAP) against closed forms, Lasso in the DCT."""
+"""repro.solvers.generative: CSGM and CS-BGM (MAP) against closed forms, batching and restarts."""
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 import torch
-from scipy.fft import dctn
 from torch import nn
 
 import repro
-from repro.cs import (CompressedSensing, cs_bgm, csgm, dct_basis, gaussian_matrix, lasso_dct,
-                      map_estimate, pad_problems, per_pixel_mse)
+from repro.problems import CompressedSensing
+from repro.solvers import cs_bgm, csgm, map_estimate
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -26,54 +24,14 @@ def _linear_decoder(k, n, seed):
     return dec
 
 
-def test_gaussian_matrix_scale_and_seed():
-    a = gaussian_matrix(200, 300, repro.generator(0), std=1 / math.sqrt(200))
-    assert a.shape == (200, 300)
-    assert abs(a.var().item() * 200 - 1) < 0.02
-    assert torch.equal(a, gaussian_matrix(200, 300, repro.generator(0), std=1 / math.sqrt(200)))
-    assert gaussian_matrix(3, 4, repro.generator(0), batch=(2, 5)).shape == (2, 5, 3, 4)
-
-
-def test_noiseless_measurements_are_exact_and_noise_has_its_std():
-    x = torch.rand(4, 10, generator=repro.generator(1))
-    cs = CompressedSensing(10, 6, noise_std=0.0, seed=3, batch=(4,))
-    torch.testing.assert_close(cs.measure(x), torch.einsum("bmn,bn->bm", cs.A, x))
-    noisy = CompressedSensing(10, 6, noise_std=0.5, seed=3, batch=(4,))
-    assert torch.equal(noisy.A, cs.A)  # A first, then the noise, from the same seed
-    big = CompressedSensing(10, 5000, noise_std=0.5, seed=4)
-    residual = big.measure(torch.zeros(10))
-    assert abs(residual.std().item() - 0.5) < 0.02
-
-
-def test_pad_problems_keeps_the_residual():
-    g = repro.generator(5)
-    As = [torch.randn(2, m, 7, generator=g) for m in (3, 5)]
-    ys = [torch.randn(2, m, generator=g) for m in (3, 5)]
-    A, y, m = pad_problems(As, ys)
-    assert A.shape == (4, 5, 7) and y.shape == (4, 5) and m.tolist() == [3, 3, 5, 5]
-    assert bool((A[:2, 3:] == 0).all()) and bool((y[:2, 3:] == 0).all())
-    x = torch.randn(7, generator=g)
-    padded = ((y - A @ x) ** 2).sum(-1)
-    direct = torch.cat([((yy - aa @ x) ** 2).sum(-1) for aa, yy in zip(As, ys)])
-    torch.testing.assert_close(padded, direct)
-    with pytest.raises(ValueError):
-        pad_problems(As, [ys[1], ys[0]])
-
-
-def test_dct_basis_is_the_inverse_orthonormal_dct():
-    psi = dct_basis((4, 5))
-    np.testing.assert_allclose(psi.T @ psi, np.eye(20), atol=1e-12)
-    x = np.random.default_rng(0).random((4, 5))
-    np.testing.assert_allclose(psi.T @ x.ravel(), dctn(x, norm="ortho").ravel(), atol=1e-12)
-
-
 def test_csgm_on_a_linear_generator_matches_ridge_regression():
     n, k, m, lam = 12, 3, 6, 0.05
     dec = _linear_decoder(k, n, 0)
     W, b = dec[0].weight.detach(), dec[0].bias.detach()
     cs = CompressedSensing(n, m, noise_std=0.1, seed=1, batch=(2,), dtype=torch.float64)
     y = cs.measure(torch.rand(2, n, generator=repro.generator(2), dtype=torch.float64))
-    out = csgm(dec, cs.A, y, lam_z=lam, steps=3000, restarts=2, lr=0.02, generator=repro.generator(3))
+    out = csgm(dec, cs.A, y, lam_z=lam, steps=3000, restarts=2, lr=0.02,
+               generator=repro.generator(3))
     for i in range(2):
         AW = cs.A[i] @ W  # the objective (1/m)|y - A(Wz + b)|^2 + lam |z|^2 is a ridge in z
         z = torch.linalg.solve(AW.T @ AW / m + lam * torch.eye(k), AW.T @ (y[i] - cs.A[i] @ b) / m)
@@ -84,7 +42,8 @@ def test_csgm_on_a_linear_generator_matches_ridge_regression():
 
 def test_theta_step_on_a_linear_layer_is_a_ridge_correction():
     # With z fixed, min over (W, b) of (1/m)|y - A(Wz + b)|^2 + lam(|W - W0|^2 + |b - b0|^2) moves
-    # x = Wz + b by u = (A^T A + (m lam / (|z|^2 + 1)) I)^{-1} A^T (y - A x0): the chapter's formula.
+    # x = Wz + b by u = (A^T A + (m lam / (|z|^2 + 1)) I)^{-1} A^T (y - A x0): the chapter's
+    # formula.
     n, k, m, lam = 10, 2, 4, 0.3
     dec = _linear_decoder(k, n, 7)
     cs = CompressedSensing(n, m, noise_std=0.0, seed=8, dtype=torch.float64)
@@ -155,29 +114,6 @@ def test_divergence_raises():
     with pytest.raises(repro.Diverged):
         csgm(dec, A, torch.zeros(1, 3, dtype=torch.float64), lam_z=0.1, steps=2,
              generator=repro.generator(0))
-
-
-def test_lasso_dct_recovers_a_dct_sparse_image():
-    shape, n, m = (8, 8), 64, 32
-    psi = dct_basis(shape)
-    c = np.zeros(n)
-    c[[0, 3, 17]] = [2.0, -1.0, 0.5]
-    x = psi @ c
-    A = gaussian_matrix(m, n, repro.generator(0), std=1 / math.sqrt(m)).double().numpy()
-    out = lasso_dct(A[None], (A @ x)[None], shape, alpha=1e-5, clip=None, tol=1e-8)
-    np.testing.assert_allclose(out[0], x, atol=1e-3)
-    # Padded rows (m given) are ignored; clipping maps into [0, 1].
-    Ap = np.concatenate([A, np.zeros((5, n))])[None]
-    yp = np.concatenate([A @ x, np.zeros(5)])[None]
-    np.testing.assert_allclose(lasso_dct(Ap, yp, shape, alpha=1e-5, m=[m], clip=None, tol=1e-8),
-                               out, atol=1e-6)
-    clipped = lasso_dct(A[None], (A @ x)[None], shape, alpha=1e-5)
-    assert clipped.min() >= 0 and clipped.max() <= 1
-
-
-def test_per_pixel_mse():
-    torch.testing.assert_close(per_pixel_mse(torch.ones(2, 4), torch.zeros(2, 4)),
-                               torch.ones(2))
 
 
 def test_cs_bgm_continues_from_csgm_restarts():

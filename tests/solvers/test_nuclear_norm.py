@@ -1,10 +1,11 @@
-"""The convex minimum-nuclear-norm baseline (cvxpy + SCS) against known answers."""
+"""repro.solvers.nuclear_norm: the convex minimum-nuclear-norm baseline (cvxpy + SCS) against
+known answers."""
 
 import numpy as np
 import pytest
 import torch
 
-from repro.baselines import completion_operator, min_nuclear_norm
+from repro.solvers import completion_operator, min_nuclear_norm, min_nuclear_norm_completion
 
 
 def test_psd_single_off_diagonal_entry():
@@ -62,8 +63,6 @@ def test_bad_shapes_are_refused():
 
 
 def test_entrywise_completion_program_matches_the_operator_form():
-    from repro.baselines import min_nuclear_norm_completion
-
     g = np.random.default_rng(4)
     M = np.outer(g.standard_normal(6), g.standard_normal(5))        # rank one
     mask = g.random((6, 5)) < 0.7

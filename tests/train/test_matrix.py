@@ -1,5 +1,5 @@
-"""fit_matrix: batched runs are independent runs, records have the promised shapes, early stop and
-divergence behave."""
+"""repro.train.matrix: fit_matrix's batched runs are independent runs, records have the promised
+shapes, early stop and divergence behave."""
 
 import pytest
 import torch

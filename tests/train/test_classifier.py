@@ -1,0 +1,54 @@
+"""repro.train.classifier: the training loop on a batched ensemble, its epoch-end hook and its
+divergence check."""
+
+import pytest
+import torch
+
+from repro import Diverged, generator
+from repro.models import MLP, EnsembleMLP
+from repro.optim import GD, AntiPGD, stop_noise
+from repro.train import train
+
+
+def tiny_classification(seed=0, n=64):
+    g = generator(seed)
+    x = torch.randn(n, 4, generator=g)
+    y = (x[:, 0] > 0).long() + (x[:, 1] > 0).long()
+    return {"x": x, "y": y, "x_test": x[:16], "y_test": y[:16]}
+
+
+def test_train_loop_on_a_batched_ensemble_with_noise_stop():
+    model = EnsembleMLP(3, [4, 8, 3], generator=generator(0))
+    opt = AntiPGD(model.parameters(), lr=0.5, sigma=0.01, generator=generator(1))
+    hist = train(model, opt, tiny_classification(), epochs=6, batch_size=16,
+                 on_epoch_end=lambda e: e == 2 and stop_noise(opt),
+                 eval_every=3, generator=generator(2), progress=False)
+    assert hist["epoch"] == [3, 6]
+    assert all(len(v) == 3 for v in hist["train_loss"] + hist["test_accuracy"])
+    assert opt.param_groups[0]["sigma"] == 0.0
+    assert hist["train_loss"][-1] != hist["train_loss"][0]
+
+
+def test_train_loop_raises_diverged():
+    model = MLP([4, 8, 3], generator=generator(0))
+    with pytest.raises(Diverged, match="step"):
+        train(model, GD(model.parameters(), lr=1e30), tiny_classification(), epochs=5,
+              progress=False)
+
+
+def test_epoch_end_hook_runs_after_each_epochs_steps_before_the_evaluation():
+    model = MLP([4, 8, 3], generator=generator(0))
+    opt = GD(model.parameters(), lr=0.1)
+    seen = []
+
+    def hook(epoch):
+        seen.append(epoch)
+        opt.param_groups[0]["lr"] = 0.0 if epoch == 1 else 0.1
+
+    hist = train(model, opt, tiny_classification(), epochs=3, batch_size=32, on_epoch_end=hook,
+                 generator=generator(2), progress=False)
+    assert seen == [1, 2, 3] and hist["epoch"] == [1, 2, 3]
+    # epoch 2 ran with lr = 0 (set by the hook after epoch 1): nothing moved between the two
+    # evaluations after epochs 1 and 2
+    assert hist["train_loss"][1] == hist["train_loss"][0]
+    assert hist["train_loss"][2] != hist["train_loss"][1]
