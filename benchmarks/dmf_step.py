@@ -28,12 +28,13 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+from run import cpu_model  # noqa: E402  (benchmarks/run.py, beside this script)
+
 import repro  # noqa: E402
 from repro.models import DeepLinear  # noqa: E402
 from repro.optim import PerRunGD  # noqa: E402
 from repro.problems import MatrixCompletion  # noqa: E402
 from repro.train import fit_matrix  # noqa: E402
-from run import cpu_model  # noqa: E402  (benchmarks/run.py, beside this script)
 
 
 def initial_factors(n: int, depth: int, inits: list[float], seed: int, dtype, device):
@@ -118,7 +119,8 @@ def main(argv=None) -> str:
         f"Python {platform.python_version()}, {args.dtype}; load average {load_start:.2f} at the "
         f"start, {load_end:.2f} at the end.",
         "",
-        f"Sweep: {args.seeds} seeds x {len(inits)} init scales ({args.inits}) = {S} configurations, "
+        f"Sweep: {args.seeds} seeds x {len(inits)} init scales ({args.inits}) = {S} "
+        f"configurations, "
         f"{args.n}x{args.n}, rank {args.rank}, {args.count} observed entries each, depth "
         f"{args.depth}; {args.steps} steps per timed run, median of {args.repeats} repeats.",
         "",

@@ -14,8 +14,9 @@ log alpha_i + log beta_i >= 0 (beta = M alpha); each further program adds the li
 phi(alpha) = sum_i log alpha_i + log beta_i at the previous alpha (a convex-concave step); at most
 20 programs, stopping when ||M alpha - 1/alpha|| < 1e-3 (the paper code's stopping test). A failed
 program keeps the previous alpha, as the paper's code does; we count those. The conic solver is
-ECOS with max_iters=100 as in the paper's code when ECOS is installed, else CLARABEL (--solver). The problem is compiled once
-per K with parameters (DPP), so the compile cost is not counted per solve.
+ECOS with max_iters=100 as in the paper's code when ECOS is installed, else CLARABEL (--solver).
+The problem is compiled once per K with parameters (DPP), so the compile cost is not counted per
+solve.
 """
 
 from __future__ import annotations
@@ -52,7 +53,10 @@ def gram_sequence(kind: str, K: int, steps: int, seed: int, P: int = 200) -> lis
         G = rng.standard_normal(P)[None, :] + 0.02 * G
     out = []
     for _ in range(steps):
-        G = G + 0.02 * rng.standard_normal(G.shape) * np.linalg.norm(G, axis=1, keepdims=True) / np.sqrt(P)
+        G = G + (
+            0.02 * rng.standard_normal(G.shape)
+            * np.linalg.norm(G, axis=1, keepdims=True) / np.sqrt(P)
+        )
         Gs = G * scale
         out.append(Gs @ Gs.T)
     return out
@@ -61,10 +65,13 @@ def gram_sequence(kind: str, K: int, steps: int, seed: int, P: int = 200) -> lis
 class CvxpySCP:
     """The sequence-of-convex-programs solver, compiled once for K tasks."""
 
-    def __init__(self, K: int, max_programs: int = 20, stop: float = 1e-3, solver: str = "CLARABEL"):
+    def __init__(
+        self, K: int, max_programs: int = 20, stop: float = 1e-3, solver: str = "CLARABEL"
+    ):
         import cvxpy as cp
 
-        self.cp, self.K, self.max_programs, self.stop, self.solver = cp, K, max_programs, stop, solver
+        self.cp, self.K, self.max_programs = cp, K, max_programs
+        self.stop, self.solver = stop, solver
         self.M = cp.Parameter((K, K))
         self.c = cp.Parameter(K)
         self.alpha = cp.Variable(K, nonneg=True)
@@ -165,7 +172,8 @@ def run(kinds, Ks, steps, seed, solver, repeats=5, cvx_repeats=3):
                 programs.append(n)
             rows.append({
                 "kind": kind, "K": K, "n": len(seq),
-                "ours_ms": 1e3 * float(np.median(t_ours)), "cold_ms": 1e3 * float(np.median(t_cold)),
+                "ours_ms": 1e3 * float(np.median(t_ours)),
+                "cold_ms": 1e3 * float(np.median(t_cold)),
                 "ours_iters": float(np.mean(iters)) if iters else float("nan"),
                 "ours_res_max": float(np.nanmax(res_ours)), "ours_fail": fails_ours,
                 "cvx_ms": 1e3 * float(np.median(t_cvx)), "cvx_programs": float(np.mean(programs)),
@@ -174,7 +182,8 @@ def run(kinds, Ks, steps, seed, solver, repeats=5, cvx_repeats=3):
                 "ratio": float(np.median(t_cvx) / np.median(t_ours)),
             })
             r = rows[-1]
-            print(f"{kind:9s} K={K:2d}: ours {r['ours_ms']:.3f} ms ({r['ours_iters']:.1f} Newton steps, "
+            print(f"{kind:9s} K={K:2d}: ours {r['ours_ms']:.3f} ms "
+                  f"({r['ours_iters']:.1f} Newton steps, "
                   f"max residual {r['ours_res_max']:.1e}, {fails_ours} raised; cold "
                   f"{r['cold_ms']:.3f} ms) | cvxpy {r['cvx_ms']:.1f} ms ({r['cvx_programs']:.1f} "
                   f"programs, residual median {r['cvx_res_med']:.1e}) | x{r['ratio']:.0f}",
@@ -186,15 +195,18 @@ def report(rows, args) -> str:
     import cvxpy
 
     lines = [
-        "| Gram sequence | K | ours: ms/solve | Newton steps | ours: max rel. residual | ours: raised "
+        "| Gram sequence | K | ours: ms/solve | Newton steps | ours: max rel. residual "
+        "| ours: raised "
         "| ours, cold start: ms/solve | cvxpy SCP: ms/solve | programs "
         "| cvxpy: median / max rel. residual | failed programs | speed-up |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['kind']} | {r['K']} | {r['ours_ms']:.3f} | {r['ours_iters']:.1f} | {r['ours_res_max']:.1e} "
-            f"| {r['ours_fail']}/{r['n']} | {r['cold_ms']:.3f} | {r['cvx_ms']:.1f} | {r['cvx_programs']:.1f} "
+            f"| {r['kind']} | {r['K']} | {r['ours_ms']:.3f} | {r['ours_iters']:.1f} "
+            f"| {r['ours_res_max']:.1e} "
+            f"| {r['ours_fail']}/{r['n']} | {r['cold_ms']:.3f} | {r['cvx_ms']:.1f} "
+            f"| {r['cvx_programs']:.1f} "
             f"| {r['cvx_res_med']:.1e} / {r['cvx_res_max']:.1e} | {r['cvx_failed_programs']} "
             f"| {r['ratio']:.0f}x |")
     ratios = [r["ratio"] for r in rows]
@@ -206,10 +218,12 @@ def report(rows, args) -> str:
             f"Times are the best of {args.repeats} (ours) and {args.cvx_repeats} (cvxpy) identical "
             f"solves per Gram matrix, then the median over the sequence.\n\n"
             f"Median over all sequences of the speed-up (median cvxpy time / median ours): "
-            f"**{np.median(ratios):.0f}x** (smallest {min(ratios):.0f}x, largest {max(ratios):.0f}x). "
+            f"**{np.median(ratios):.0f}x** (smallest {min(ratios):.0f}x, "
+            f"largest {max(ratios):.0f}x). "
             f"On the sequences with K >= 3 where cvxpy needs one program per solve: median "
             f"{np.median(hard) if hard else float('nan'):.0f}x, smallest "
-            f"{min(hard) if hard else float('nan'):.0f}x, {sum(h >= 50 for h in hard)} of {len(hard)} "
+            f"{min(hard) if hard else float('nan'):.0f}x, "
+            f"{sum(h >= 50 for h in hard)} of {len(hard)} "
             f"at 50x or more.\n")
     return head + "\n" + "\n".join(lines) + "\n"
 

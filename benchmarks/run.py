@@ -72,7 +72,9 @@ def _notebook(cells: list[str]):
     import nbformat
 
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3", "display_name": "Python 3", "language": "python"
+    }
     nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
     return nb
 
@@ -108,7 +110,9 @@ def bench_overhead(repeats: int) -> list[dict]:
             path = tmp / f"bench-{len(rows)}.ipynb"
             nbformat.write(_notebook(cells), path)
             times = [_execute(path, tmp / "out", tmp) for _ in range(repeats)]
-            rows.append({"case": name, "median": statistics.median(times), "min": min(times), "n": repeats})
+            rows.append({
+                "case": name, "median": statistics.median(times), "min": min(times), "n": repeats
+            })
     return rows
 
 
@@ -227,19 +231,23 @@ def bench_mlp(n_seeds: int, steps: int, hidden: int, lr: float, device: str) -> 
             "work": work,
             "batched": t_batched,
             "looped": t_looped,
-            "check": f"max final-loss diff vs loop {float((loss_batched - loss_looped).abs().max()):.1e}",
+            "check": "max final-loss diff vs loop "
+            f"{float((loss_batched - loss_looped).abs().max()):.1e}",
         },
         {
             "benchmark": "MLP on mnist1d: torch.func.vmap over seeds",
             "work": work,
             "batched": t_vmap,
             "looped": t_looped,
-            "check": f"max final-loss diff vs loop {float((loss_vmap - loss_looped).abs().max()):.1e}",
+            "check": "max final-loss diff vs loop "
+            f"{float((loss_vmap - loss_looped).abs().max()):.1e}",
         },
     ]
 
 
-def bench_quadratic(n_seeds: int, steps: int, dim: int, lr: float, sigma: float, device: str) -> list[dict]:
+def bench_quadratic(
+    n_seeds: int, steps: int, dim: int, lr: float, sigma: float, device: str
+) -> list[dict]:
     """Perturbed GD w <- w - lr * A w + sigma * xi on a fixed quadratic 0.5 w^T A w, S seeds."""
     import torch
 
@@ -290,7 +298,9 @@ def _s(seconds) -> str:
 
 
 def render(env, overhead, chapters, batching, notes) -> str:
-    lines = ["# Benchmarks", "", "Measured by `python benchmarks/run.py`; see benchmarks/README.md.", ""]
+    lines = [
+        "# Benchmarks", "", "Measured by `python benchmarks/run.py`; see benchmarks/README.md.", ""
+    ]
     lines += ["## Environment", "", "| | |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in env]
     lines += ["", "## (a) Per-notebook overhead of papermill execution", ""]
@@ -298,7 +308,9 @@ def render(env, overhead, chapters, batching, notes) -> str:
         lines.append("Skipped (--skip overhead).")
     else:
         lines += ["| notebook | median (s) | min (s) | runs |", "|---|---|---|---|"]
-        lines += [f"| {r['case']} | {_s(r['median'])} | {_s(r['min'])} | {r['n']} |" for r in overhead]
+        lines += [
+            f"| {r['case']} | {_s(r['median'])} | {_s(r['min'])} | {r['n']} |" for r in overhead
+        ]
     lines += ["", "## (b) Chapter notebooks at the quick preset", ""]
     if chapters is None:
         lines.append("Skipped (--skip chapters).")
@@ -331,9 +343,15 @@ def render(env, overhead, chapters, batching, notes) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=HERE / "results.md", help="markdown report to write")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads for (c)")
-    parser.add_argument("--skip", action="append", default=[], choices=["overhead", "chapters", "batching"])
+    parser.add_argument(
+        "--out", type=Path, default=HERE / "results.md", help="markdown report to write"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=os.cpu_count() or 1, help="torch threads for (c)"
+    )
+    parser.add_argument(
+        "--skip", action="append", default=[], choices=["overhead", "chapters", "batching"]
+    )
     parser.add_argument("--repeats", type=int, default=3, help="runs per overhead notebook")
     parser.add_argument("--device", default="cpu", help="device for (c): cpu (default), cuda, ...")
     parser.add_argument("--mlp-seeds", type=int, default=32)
@@ -357,14 +375,19 @@ def main(argv=None) -> int:
             notes.append(f"{what} failed: " + traceback.format_exc().strip().splitlines()[-1])
             return None
 
-    overhead = None if "overhead" in args.skip else attempt("(a) overhead", lambda: bench_overhead(args.repeats))
+    overhead = (
+        None if "overhead" in args.skip
+        else attempt("(a) overhead", lambda: bench_overhead(args.repeats))
+    )
     chapters = None if "chapters" in args.skip else attempt("(b) chapters", bench_chapters)
     batching = None
     if "batching" not in args.skip:
         batching = attempt(
             "(c) batching",
             lambda: bench_mlp(args.mlp_seeds, args.mlp_steps, args.mlp_hidden, 0.1, args.device)
-            + bench_quadratic(args.quad_seeds, args.quad_steps, args.quad_dim, 0.1, 0.1, args.device),
+            + bench_quadratic(
+                args.quad_seeds, args.quad_steps, args.quad_dim, 0.1, 0.1, args.device
+            ),
         )
     env.append(("load average (1/5/15 min) at end", "%.2f / %.2f / %.2f" % os.getloadavg()))
     if max(os.getloadavg()[:2]) > (os.cpu_count() or 1):

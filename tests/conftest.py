@@ -73,7 +73,8 @@ def _notebook(cells: list[tuple[str, str, list[str]]]) -> nbformat.NotebookNode:
         if tags:
             cell.metadata["tags"] = tags
         nb.cells.append(cell)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
     return nb
 
 

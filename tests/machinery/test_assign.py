@@ -11,8 +11,15 @@ import nbformat
 import pytest
 
 from conftest import REPRO, ROOT
-from repro.machinery.assign import (Question, build_master, check_submission, grade,
-                                    parse_exercises, stub_for, exception_test)
+from repro.machinery.assign import (
+    Question,
+    build_master,
+    check_submission,
+    exception_test,
+    grade,
+    parse_exercises,
+    stub_for,
+)
 from repro.machinery.chapters import BadInput, all_chapters, find_chapter
 
 SLUG = "anticorrelated-noise-injection"
@@ -20,7 +27,8 @@ CHAPTERS = [c for c in all_chapters(ROOT) if (c.folder / "exercises.ipynb").exis
 
 
 def cell(kind: str, source: str, *tags: str, **meta):
-    c = nbformat.v4.new_code_cell(source) if kind == "code" else nbformat.v4.new_markdown_cell(source)
+    new = nbformat.v4.new_code_cell if kind == "code" else nbformat.v4.new_markdown_cell
+    c = new(source)
     if tags:
         c.metadata["tags"] = list(tags)
     c.metadata.update(meta)
@@ -28,7 +36,8 @@ def cell(kind: str, source: str, *tags: str, **meta):
 
 
 def exercise(label: str, **meta):
-    return cell("markdown", f"## Q\n\n```{{exercise}} Title\n:label: {label}\n\nDo it.\n```", **meta)
+    text = f"## Q\n\n```{{exercise}} Title\n:label: {label}\n\nDo it.\n```"
+    return cell("markdown", text, **meta)
 
 
 def mini(*cells) -> nbformat.NotebookNode:
@@ -41,7 +50,8 @@ def test_questions_are_read_from_exercise_cells_and_tags():
     nb = mini(cell("markdown", "# Intro"), cell("code", "import math"),
               exercise("ex-a"),
               cell("markdown", "```{solution-start} ex-a\n```", "solution"),
-              cell("code", "def f(x):\n    '''Double.'''\n    return 2 * x\nhelper = 3\nans = f(helper)",
+              cell("code",
+                   "def f(x):\n    '''Double.'''\n    return 2 * x\nhelper = 3\nans = f(helper)",
                    "solution"),
               cell("markdown", "```{solution-end}\n```", "solution"),
               cell("code", "assert ans == 6\nassert f(1) == 2", "test"),
@@ -82,7 +92,8 @@ def test_malformed_exercises_are_refused(nb, message):
 
 def test_a_test_cell_becomes_a_function_with_notebook_semantics():
     """Assigned names are global (as in the notebook), read names come from the notebook."""
-    source = exception_test(cell("code", "y = x + 1\nfor i in range(2):\n    last = i\nassert y == 3"), 7)
+    code = "y = x + 1\nfor i in range(2):\n    last = i\nassert y == 3"
+    source = exception_test(cell("code", code), 7)
     tree = ast.parse(source)
     assert isinstance(tree.body[0], ast.FunctionDef) and tree.body[0].name == "test_7"
     assert len(tree.body) == 2  # otter's format: the function and its call

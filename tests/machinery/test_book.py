@@ -90,7 +90,8 @@ def test_every_quick_claim_was_checked_and_came_out_as_expected(html, chapter):
 RECORDS = [(c, r) for c in CHAPTERS for r in load_records(c.slug, ROOT)]
 
 
-@pytest.mark.parametrize("chapter, record", RECORDS, ids=[f"{c.slug}-{r.preset}" for c, r in RECORDS])
+@pytest.mark.parametrize("chapter, record", RECORDS,
+                         ids=[f"{c.slug}-{r.preset}" for c, r in RECORDS])
 def test_recorded_runs_show_on_their_chapter_page_and_the_dashboard(html, chapter, record):
     """A record in data/records is shown with verdicts checked again from its metrics (the same
     verdicts `repro.machinery.claims` gives them now) and where and when it ran."""

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from repro.machinery.claims import (FAIL, NOT_RUN, PASS, ChapterClaims, Claim, ClaimsError,
-                                    check_all, check_claim, evaluate, summarize)
+from repro.machinery.claims import (
+    FAIL,
+    NOT_RUN,
+    PASS,
+    ChapterClaims,
+    Claim,
+    ClaimsError,
+    check_all,
+    check_claim,
+    evaluate,
+    summarize,
+)
 
 
 def claim(**check) -> Claim:
@@ -15,7 +25,8 @@ def claim(**check) -> Claim:
 
 def test_ordering_passes_only_for_strictly_increasing_means():
     c = claim(ordering=["anti", "gd", "pgd"])
-    assert check_claim(c, {"m": {"v": {"anti": [1, 2], "gd": 2, "pgd": 3}}}, "quick").verdict == PASS
+    metrics = {"m": {"v": {"anti": [1, 2], "gd": 2, "pgd": 3}}}
+    assert check_claim(c, metrics, "quick").verdict == PASS
     assert check_claim(c, {"m": {"v": {"anti": 2, "gd": 2, "pgd": 3}}}, "quick").verdict == FAIL
     assert check_claim(c, {"m": {"v": {"anti": 1, "gd": 3, "pgd": 2}}}, "quick").verdict == FAIL
     nan = check_claim(c, {"m": {"v": {"anti": float("nan"), "gd": 1, "pgd": 2}}}, "quick")
@@ -42,8 +53,8 @@ def test_bound_evaluates_an_expression_over_metric_paths():
     assert check_claim(c, metrics, "quick").verdict == PASS
     metrics["m"]["v"] = [8.0, 9.0]
     assert check_claim(c, metrics, "quick").verdict == FAIL
-    assert check_claim(claim(bound=">= 2 / valley.alpha"), {"valley": {"alpha": 0.5},
-                                                             "m": {"v": 4.0}}, "quick").verdict == PASS
+    metrics = {"valley": {"alpha": 0.5}, "m": {"v": 4.0}}
+    assert check_claim(claim(bound=">= 2 / valley.alpha"), metrics, "quick").verdict == PASS
 
 
 def test_bound_expressions_allow_arithmetic_only():

@@ -71,7 +71,8 @@ def test_a_paper_run_becomes_a_record_checked_again_from_its_metrics(committed_b
     ("failed", "did not finish"),
     ("empty", "not a run folder"),
 ])
-def test_what_cannot_become_a_record_is_refused_and_nothing_is_written(committed_book, case, message):
+def test_what_cannot_become_a_record_is_refused_and_nothing_is_written(committed_book, case,
+                                                                      message):
     out = committed_book / "runs" / case
     if case == "quick":
         assert repro("run", "mini-chapter", "--out", str(out), "--no-progress").returncode == 0

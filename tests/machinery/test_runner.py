@@ -77,7 +77,8 @@ def test_a_good_run_writes_notebook_metrics_verdicts_and_provenance(mini_book, t
     assert metrics["run"]["sigma"] == 0.25  # the override reached the notebook
     provenance = json.loads((out / "provenance.json").read_text())
     assert provenance["status"] == "ok" and provenance["preset"] == "quick"
-    assert provenance["parameters"]["sigma"] == 0.25 and provenance["overrides"] == {"sigma": "0.25"}
+    assert provenance["parameters"]["sigma"] == 0.25
+    assert provenance["overrides"] == {"sigma": "0.25"}
     assert {"commit", "dirty"} <= set(provenance["git"])
     assert {"device", "python", "torch", "numpy"} <= set(provenance["environment"])
     assert provenance["wall_time_s"] > 0 and provenance["started"]

@@ -5,7 +5,8 @@ Modules, each importable on its own:
 - ``chapters``   the chapters on disk: folders, parameters (the ``parameters`` cell), presets
 - ``claims``     ``claims.yaml``: loading, checking against a run's metrics, the verdict table
 - ``runner``     executing a chapter's experiments with papermill into a run folder, with provenance
-- ``notebook``   ``finish``, the last cell of every experiments notebook: save metrics, show verdicts
+- ``notebook``   ``finish``, the last cell of every experiments notebook: save metrics, show
+                 verdicts
 - ``records``    runs at another preset (paper scale) kept in ``data/records/``
 - ``book``       building the book: every notebook executed, then rendered by Jupyter Book
 - ``sphinxext``  the Sphinx directives of the book's pages (claims table, dashboard, reading list)

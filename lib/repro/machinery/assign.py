@@ -230,7 +230,7 @@ def exception_test(cell, number: int, where: str = NOTEBOOK) -> str:
     """
     tree = _parse(cell.source, where)
     stored = sorted(set(_bound_at_top(tree)))
-    body = [f"globals().update(env)  # the notebook's names"]
+    body = ["globals().update(env)  # the notebook's names"]
     if stored:
         body.insert(0, f"global {', '.join(stored)}")
     source = cell.source.strip() or "pass"

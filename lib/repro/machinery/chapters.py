@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -84,7 +84,8 @@ class Parameter:
                 value = text
         except ValueError:
             raise BadInput(
-                f"parameter {self.name!r} takes {_ARTICLE[self.type]} {self.type}; {text!r} is not one"
+                f"parameter {self.name!r} takes {_ARTICLE[self.type]} {self.type}; "
+                f"{text!r} is not one"
             ) from None
         self.validate(value)
         return value
@@ -94,7 +95,9 @@ class Parameter:
             value = float(value)
         expected = _TYPES[self.type]
         if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
-            raise BadInput(f"parameter {self.name!r} takes {_ARTICLE[self.type]} {self.type}; got {value!r}")
+            raise BadInput(
+                f"parameter {self.name!r} takes {_ARTICLE[self.type]} {self.type}; got {value!r}"
+            )
         if self.type in ("int", "float") and value != value:  # NaN
             raise BadInput(f"parameter {self.name!r} must be a number; got {value!r}")
         if self.constraint and not self.constraint.contains(value):

@@ -64,7 +64,9 @@ class Claim:
                 f"{source}: claim {raw['id']!r} needs exactly one check of {', '.join(CHECKS)}"
             )
         if "value" in check and not ("rel_tol" in check or "abs_tol" in check):
-            raise ClaimsError(f"{source}: claim {raw['id']!r}: a value check needs rel_tol or abs_tol")
+            raise ClaimsError(
+                f"{source}: claim {raw['id']!r}: a value check needs rel_tol or abs_tol"
+            )
         if "bound" in check:
             _split_bound(str(check["bound"]))  # fail early on a malformed bound
         unknown = set(raw.get("known_failure") or {}) - set(raw["presets"])
@@ -255,7 +257,9 @@ def _check_value(claim: Claim, value: Any) -> Verdict:
     else:
         tol = float(claim.check["abs_tol"])
     ok = math.isfinite(mean) and abs(mean - target) <= tol
-    return Verdict(claim, PASS if ok else FAIL, _fmt(value), f"|{mean:.4g} − {target:g}| vs {tol:.3g}")
+    return Verdict(
+        claim, PASS if ok else FAIL, _fmt(value), f"|{mean:.4g} − {target:g}| vs {tol:.3g}"
+    )
 
 
 def _check_bound(claim: Claim, value: Any, metrics: Mapping) -> Verdict:
@@ -298,7 +302,9 @@ class VerdictTable:
         widths = [min(60, max(len(r[i]) for r in rows)) for i in range(4)]
         lines = []
         for i, row in enumerate(rows):
-            lines.append("  ".join(cell[: widths[j]].ljust(widths[j]) for j, cell in enumerate(row)))
+            lines.append(
+                "  ".join(cell[: widths[j]].ljust(widths[j]) for j, cell in enumerate(row))
+            )
             if i == 0:
                 lines.append("  ".join("-" * w for w in widths))
         c = self.counts()
@@ -319,7 +325,8 @@ class VerdictTable:
 
     def _repr_html_(self) -> str:
         cells = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(x)}</td>" for x in row) + "</tr>" for row in self.rows()
+            "<tr>" + "".join(f"<td>{html.escape(x)}</td>" for x in row) + "</tr>"
+            for row in self.rows()
         )
         head = "".join(f"<th>{c}</th>" for c in self.columns)
         return f"<table><thead><tr>{head}</tr></thead><tbody>{cells}</tbody></table>"

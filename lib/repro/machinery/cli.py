@@ -195,7 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("book", help="execute every notebook and render the book")
     p.add_argument("--preset", default="quick", help="quick (default) or paper")
     p.add_argument("--student", action="store_true", help="the student edition: no solutions")
-    p.add_argument("--jobs", type=int, default=None, help="notebooks executed at once (default: cores)")
+    p.add_argument(
+        "--jobs", type=int, default=None, help="notebooks executed at once (default: cores)"
+    )
     p.set_defaults(func=cmd_book)
 
     p = sub.add_parser("assign", help="a chapter's exercises as an assignment (otter-grader)")

@@ -55,7 +55,10 @@ def write_json_atomic(data: Any, path: str | os.PathLike) -> Path:
 
 
 def save_metrics(metrics: Mapping, metrics_path: str) -> None:
-    """Called by ``finish`` in the last cell of an experiments notebook; a no-op when run by hand."""
+    """Called by ``finish`` in the last cell of an experiments notebook.
+
+    A no-op when run by hand.
+    """
     if not metrics_path:
         return
     try:

@@ -51,7 +51,10 @@ def _measured(v, why: bool = True) -> str:
 
 
 def _link(chapter, claims: ChapterClaims) -> str:
-    return f"[{_cell(claims.paper.get('short', chapter.slug))}](/chapters/{chapter.folder.name}/index.md)"
+    return (
+        f"[{_cell(claims.paper.get('short', chapter.slug))}]"
+        f"(/chapters/{chapter.folder.name}/index.md)"
+    )
 
 
 def load_run(folder: Path) -> tuple[dict | None, dict | None]:
@@ -66,8 +69,11 @@ class _MarkdownDirective(SphinxDirective):
 
     def parse(self, text: str) -> list[nodes.Node]:
         container = nodes.container()
-        self.state.nested_parse(self.content.__class__(text.splitlines(), source=self.get_source_info()[0]),
-                                self.content_offset, container)
+        self.state.nested_parse(
+            self.content.__class__(text.splitlines(), source=self.get_source_info()[0]),
+            self.content_offset,
+            container,
+        )
         return container.children
 
     @property
@@ -101,12 +107,16 @@ class ClaimsTable(_MarkdownDirective):
         else:
             note = "This build ran no experiments, so every claim is *not run*."
         text = "\n".join(lines) + "\n\n" + note + "\n"
-        slug = next((c.slug for c in all_chapters(self.srcdir) if c.folder.name == folder.name), None)
+        slug = next(
+            (c.slug for c in all_chapters(self.srcdir) if c.folder.name == folder.name), None
+        )
         for record in load_records(slug, self.srcdir) if slug else []:
             if provenance and record.preset == preset:
                 continue        # this build ran that preset itself
             for name in ("metrics.json", "provenance.json"):
-                self.env.note_dependency(str(self.srcdir / "data" / "records" / slug / record.preset / name))
+                self.env.note_dependency(
+                    str(self.srcdir / "data" / "records" / slug / record.preset / name)
+                )
             text += "\n" + _record_section(claims, record)
         return self.parse(text)
 
@@ -169,7 +179,8 @@ class ClaimsDashboard(_MarkdownDirective):
                                      f"| {_measured(v, why=False)} | {BADGE[v.verdict]} |")
         if len(rec_lines) > 2:
             text += ("\n## Recorded runs at other presets\n\n"
-                     "Runs this build did not repeat, kept in `data/records/` with their provenance "
+                     "Runs this build did not repeat, kept in `data/records/` with their "
+                     "provenance "
                      "(each chapter's page says where and when it ran), checked again against "
                      f"today's claims: **{rec_totals[PASS]} pass, {rec_totals[FAIL]} fail, "
                      f"{rec_totals[NOT_RUN]} not run**.\n\n" + "\n".join(rec_lines) + "\n")
@@ -194,7 +205,9 @@ class ReadingList(_MarkdownDirective):
             out.append("| paper | year | relevance | class | chapter |")
             out.append("|---|---|---|---|---|")
             order = {"high": 0, "medium": 1, "low": 2}
-            for p in sorted(by_theme[theme], key=lambda p: (order.get(p["relevance"], 3), p["title"])):
+            for p in sorted(
+                by_theme[theme], key=lambda p: (order.get(p["relevance"], 3), p["title"])
+            ):
                 chapter = chapters.get(p["id"])
                 where = (f"[chapter](/chapters/{chapter.folder.name}/index.md)" if chapter
                          else "not yet reproduced")
