@@ -339,3 +339,27 @@ def test_notebook_checker_on_a_fake_notebook(tmp_path):
     with pytest.raises(AssertionError, match=r"experiments\.ipynb, cell 1: def slope"):
         assert_clean(experiments)
     assert_clean(clean)
+
+
+def defined_functions(path: Path) -> set[str]:
+    """The functions and classes a notebook defines at top level (solution cells included: a
+    helper an exercise answer shares with another chapter belongs in the library too)."""
+    names = set()
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type == "code":
+            for node in _top_level(ast.parse(_python(cell.source)).body):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    names.add(node.name)
+    return names
+
+
+def test_no_helper_is_defined_in_two_chapters():
+    """A function that two chapters need is the library's: one chapter may define a name in
+    several of its notebooks (a derivation and the exercise that asks for it), two may not."""
+    chapters_of: dict[str, set[str]] = {}
+    for path in NOTEBOOKS:
+        for name in defined_functions(path):
+            chapters_of.setdefault(name, set()).add(path.parent.name)
+    shared = {name: sorted(folders) for name, folders in chapters_of.items() if len(folders) > 1}
+    assert not shared, "defined in the notebooks of more than one chapter (move to the library " \
+                       "or give each its chapter's own name): " + repr(shared)

@@ -173,17 +173,14 @@ def test_losses_are_one_per_batch_element(name):
     elif name == "matrix_sensing":
         prob = PROBLEMS[name](n=4, r=1, m=10)
         batch, loss = torch.randn(S, 4, 2, generator=g, dtype=F64), prob.loss
-    elif name == "symmetric_sensing":
-        prob = PROBLEMS[name](n=4, r=1, m=10, n_instances=1)
-        batch = torch.randn(1, S, 4, 2, generator=g, dtype=F64)
-        out = prob.loss(batch)
-        assert out.shape == (1, S)
-        for s in range(S):
-            torch.testing.assert_close(out[0, s], prob.loss(batch[:, s])[0])
-        return
-    elif name == "matrix_completion":
-        prob = PROBLEMS[name](rows=4, cols=3, r=1, n_observed=6, n_instances=1)
-        batch = torch.randn(1, S, 4, 3, generator=g, dtype=F64)
+    elif name in ("symmetric_sensing", "matrix_completion"):
+        # instance-first problems: parameters (P = 1, S, ...), one loss per (instance, seed)
+        if name == "symmetric_sensing":
+            prob = PROBLEMS[name](n=4, r=1, m=10, n_instances=1)
+            batch = torch.randn(1, S, 4, 2, generator=g, dtype=F64)
+        else:
+            prob = PROBLEMS[name](rows=4, cols=3, r=1, n_observed=6, n_instances=1)
+            batch = torch.randn(1, S, 4, 3, generator=g, dtype=F64)
         out = prob.loss(batch)
         assert out.shape == (1, S)
         for s in range(S):
