@@ -116,3 +116,24 @@ def test_a_known_failure_still_fails_and_says_why():
     with pytest.raises(ClaimsError, match="not checked at"):
         Claim.from_dict({"id": "c", "statement": "s", "metric": "m", "check": {"bound": "<= 1"},
                          "presets": ["quick"], "known_failure": {"paper": "x"}})
+
+
+def test_paired_passes_only_beyond_z_standard_errors_of_the_paired_difference():
+    c = claim(paired=["a", "b"], z=2)
+    shift = {"m": {"v": {"a": [1.0, 2.0, 3.0, 4.0], "b": [2.0, 3.1, 3.9, 5.0]}}}
+    assert check_claim(c, shift, "quick").verdict == PASS        # -1 ± 0.04: far beyond 2 SE
+    tie = {"m": {"v": {"a": [1.0, 2.0], "b": [1.0, 2.0]}}}
+    assert check_claim(c, tie, "quick").verdict == FAIL          # a tie never passes
+    noisy = {"m": {"v": {"a": [1.0, 2.0, 3.0, 4.0], "b": [1.1, 1.9, 3.2, 4.0]}}}
+    assert check_claim(c, noisy, "quick").verdict == FAIL        # -0.05 ± 0.065: inside spread
+    means_ok = {"m": {"v": {"a": [0.0, 10.0], "b": [5.0, 5.1]}}}  # mean a < mean b, not paired
+    assert check_claim(c, means_ok, "quick").verdict == FAIL
+    chained = claim(paired=["a", "b", "c"], z=1)
+    three = {"m": {"v": {"a": [1.0, 1.1], "b": [2.0, 2.0], "c": [1.5, 1.6]}}}
+    assert check_claim(chained, three, "quick").verdict == FAIL  # b < c does not hold
+
+
+def test_paired_needs_the_same_seeds():
+    c = claim(paired=["a", "b"])
+    verdict = check_claim(c, {"m": {"v": {"a": [1.0, 2.0], "b": [2.0, 3.0, 4.0]}}}, "quick")
+    assert verdict.verdict == FAIL and "same seeds" in verdict.detail

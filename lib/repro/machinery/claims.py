@@ -11,6 +11,19 @@ check is meaningful. Three checks exist:
     passes iff the mean is within the tolerance of ``x``.
 ``bound: "<= expr"``  (or ``<``, ``>=``, ``>``)
     ``expr`` is arithmetic over numbers and dotted metric paths; passes iff the inequality holds.
+``paired: [a, b], z: 2``
+    the metric maps methods to per-seed lists over the same seeds; passes iff the paired
+    difference a - b (seed by seed) is negative by more than ``z`` standard errors of its mean
+    (``z`` defaults to 2). Several names chain: every consecutive pair must hold. A tie, or a
+    difference inside the seeds' spread, fails. This is how noisy orderings are decided.
+
+A claim may say where its threshold comes from: ``origin: "paper: ..."`` (quote where) or
+``origin: "ours: ..."`` (why that value; and whether it was chosen after seeing a run).
+
+Controls. ``controls:`` lists deliberate, plausible bugs that the claims must catch: each has an
+``id``, ``what`` (the bug, in words), ``cell`` (Python run right after the notebook's parameters
+cell, which patches the library or a parameter to plant the bug) and ``must_fail`` (ids of
+claims that must say fail under it). ``repro controls CHAPTER`` runs them.
 
 Verdicts are ``pass``, ``fail`` and ``not run``. A claim whose presets do not include the run's
 preset is ``not run``; it never passes by default. A claim that should have been measured at this
@@ -32,7 +45,7 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 PASS, FAIL, NOT_RUN = "pass", "fail", "not run"
-CHECKS = ("ordering", "value", "bound")
+CHECKS = ("ordering", "value", "bound", "paired")
 
 
 class ClaimsError(ValueError):
@@ -51,6 +64,7 @@ class Claim:
     # preset -> why the claim does not reproduce there. The verdict is still computed (and says
     # fail); this records the expectation, so a test notices when the outcome changes either way.
     known_failure: dict = field(default_factory=dict)
+    origin: str = ""  # where the threshold comes from: "paper: ..." or "ours: ..."
 
     @classmethod
     def from_dict(cls, raw: Mapping, source: str = "claims.yaml") -> "Claim":
@@ -69,6 +83,13 @@ class Claim:
             )
         if "bound" in check:
             _split_bound(str(check["bound"]))  # fail early on a malformed bound
+        if "paired" in check:
+            names = check["paired"]
+            if not isinstance(names, list) or len(names) < 2:
+                raise ClaimsError(f"{source}: claim {raw['id']!r}: paired needs a list of two or "
+                                  "more method names")
+            if not float(check.get("z", 2.0)) >= 0:
+                raise ClaimsError(f"{source}: claim {raw['id']!r}: z must be >= 0")
         unknown = set(raw.get("known_failure") or {}) - set(raw["presets"])
         if unknown:
             raise ClaimsError(f"{source}: claim {raw['id']!r}: known_failure names presets it is "
@@ -82,9 +103,13 @@ class Claim:
             presets=tuple(raw["presets"]),
             paper=str(raw.get("paper", "")),
             known_failure=dict(raw.get("known_failure") or {}),
+            origin=" ".join(str(raw.get("origin", "")).split()),
         )
 
     def describe_check(self) -> str:
+        if "paired" in self.check:
+            return (" < ".join(self.check["paired"])
+                    + f" by > {float(self.check.get('z', 2.0)):g} SE, paired over seeds")
         if "ordering" in self.check:
             return " < ".join(self.check["ordering"])
         if "value" in self.check:
@@ -97,9 +122,35 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class Control:
+    """A deliberate bug planted by a cell run after the parameters cell; ``must_fail`` claims must
+    then say fail (the control is *caught*), or the claims cannot tell the method from the bug."""
+
+    id: str
+    what: str
+    cell: str
+    must_fail: tuple[str, ...]
+
+    @classmethod
+    def from_dict(cls, raw: Mapping, claim_ids: set[str], source: str) -> "Control":
+        missing = [k for k in ("id", "what", "cell", "must_fail") if not raw.get(k)]
+        if missing:
+            raise ClaimsError(f"{source}: control {raw.get('id', '?')!r} lacks "
+                              f"{', '.join(missing)}")
+        must_fail = tuple(str(c) for c in raw["must_fail"])
+        unknown = [c for c in must_fail if c not in claim_ids]
+        if unknown:
+            raise ClaimsError(f"{source}: control {raw['id']!r} names unknown claims: "
+                              f"{', '.join(unknown)}")
+        return cls(str(raw["id"]), " ".join(str(raw["what"]).split()), str(raw["cell"]),
+                   must_fail)
+
+
+@dataclass(frozen=True)
 class ChapterClaims:
     paper: dict
     claims: tuple[Claim, ...]
+    controls: tuple[Control, ...] = ()
 
     @classmethod
     def load(cls, path: str | Path) -> "ChapterClaims":
@@ -111,7 +162,11 @@ class ChapterClaims:
         ids = [c.id for c in claims]
         if len(set(ids)) != len(ids):
             raise ClaimsError(f"{path}: claim ids must be unique")
-        return cls(paper=dict(raw["paper"]), claims=claims)
+        controls = tuple(Control.from_dict(c, set(ids), str(path))
+                         for c in raw.get("controls") or [])
+        if len({c.id for c in controls}) != len(controls):
+            raise ClaimsError(f"{path}: control ids must be unique")
+        return cls(paper=dict(raw["paper"]), claims=claims, controls=controls)
 
 
 @dataclass(frozen=True)
@@ -227,6 +282,8 @@ def _check_claim(claim: Claim, metrics: Mapping, preset: str) -> Verdict:
     except KeyError:
         return Verdict(claim, FAIL, "—", f"the run recorded no metric {claim.metric!r}")
     try:
+        if "paired" in claim.check:
+            return _check_paired(claim, value)
         if "ordering" in claim.check:
             return _check_ordering(claim, value)
         if "value" in claim.check:
@@ -247,6 +304,37 @@ def _check_ordering(claim: Claim, value: Any) -> Verdict:
     ok = all(a < b for a, b in zip(means, means[1:])) and all(map(math.isfinite, means))
     measured = "; ".join(f"{m} {_fmt(value[m])}" for m in order)
     return Verdict(claim, PASS if ok else FAIL, measured)
+
+
+def _per_seed(value: Any, what: str) -> list[float]:
+    if not isinstance(value, Sequence) or isinstance(value, str) or len(value) < 2:
+        raise TypeError(f"{what} must be a per-seed list of two or more numbers for a paired check")
+    return [float(v) for v in value]
+
+
+def _check_paired(claim: Claim, value: Any) -> Verdict:
+    names = list(claim.check["paired"])
+    z_min = float(claim.check.get("z", 2.0))
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{claim.metric} must map methods to per-seed lists for a paired check")
+    missing = [m for m in names if m not in value]
+    if missing:
+        raise KeyError(f"{claim.metric} lacks {', '.join(missing)}")
+    ok, parts = True, []
+    for a, b in zip(names, names[1:]):
+        xa = _per_seed(value[a], f"{claim.metric}.{a}")
+        xb = _per_seed(value[b], f"{claim.metric}.{b}")
+        if len(xa) != len(xb):
+            raise TypeError(f"{a} and {b} have {len(xa)} and {len(xb)} seeds: a paired check "
+                            "needs the same seeds")
+        d = [x - y for x, y in zip(xa, xb)]
+        mean, sd, n = summarize(d)
+        se = (sd or 0.0) / math.sqrt(n)
+        z = -mean / se if se > 0 else (math.inf if mean < 0 else -math.inf if mean > 0 else 0.0)
+        holds = all(map(math.isfinite, d)) and mean < 0 and z > z_min
+        ok = ok and holds
+        parts.append(f"{a} − {b} = {mean:.3g} ± {se:.2g} (n={n}, {z:.1f} SE)")
+    return Verdict(claim, PASS if ok else FAIL, "; ".join(parts), f"needs > {z_min:g} SE")
 
 
 def _check_value(claim: Claim, value: Any) -> Verdict:

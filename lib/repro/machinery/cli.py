@@ -169,6 +169,16 @@ def cmd_record(args) -> int:
     return 0
 
 
+def cmd_controls(args) -> int:
+    from repro.machinery.controls import CAUGHT, format_table, run_controls
+
+    chapter = find_chapter(args.chapter)
+    results = run_controls(chapter, args.preset, _parse_overrides(args.param),
+                           only=args.control or None, jobs=args.jobs)
+    print(format_table(results))
+    return 0 if all(r.outcome == CAUGHT for r in results) else EXIT_CLAIM_FAILED
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="repro", description="Run the book's chapters and build the book.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -185,6 +195,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="run folder (default: runs/<chapter>/<time>-<preset>)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("controls", help="break the chapter's methods on purpose (the negative "
+                       "controls of its claims.yaml) and check that its claims say fail")
+    p.add_argument("chapter", help="chapter slug (see `repro list`)")
+    p.add_argument("--control", action="append", default=[], metavar="ID",
+                   help="only this control (repeatable)")
+    p.add_argument("--preset", default="quick", help="quick (default) or paper")
+    p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a parameter (repeatable)")
+    p.add_argument("--jobs", type=int, default=None, help="controls run at once (default: cores)")
+    p.set_defaults(func=cmd_controls)
 
     p = sub.add_parser("record", help="keep a finished run at another preset (paper scale) in "
                        "data/records/, shown in the book beside the build's own run")
