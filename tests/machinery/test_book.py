@@ -30,7 +30,7 @@ def build(*extra: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def html():
-    done = build()
+    done = build("--controls")
     assert "The book is built. Open" in done.stdout
     return ROOT / "_build" / "site-quick" / "_build" / "html"
 
@@ -126,3 +126,26 @@ def test_the_student_edition_has_no_solutions(html, student_html):
         assert 'class="solution' not in student
         assert "Solution to" not in text_of(student_html / "chapters" / chapter.folder.name
                                             / "exercises.html")
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.slug)
+def test_every_chapter_proves_its_claims_can_fail(html, chapter):
+    """At least three negative controls per chapter, every one caught in this build: a planted
+    bug makes each claim it names say fail."""
+    claims = ChapterClaims.load(chapter.claims_path)
+    assert len(claims.controls) >= 3, f"{chapter.slug} lists {len(claims.controls)} controls"
+    report = json.loads((ROOT / "_build" / "controls" / "quick"
+                         / f"{chapter.folder.name}.json").read_text())
+    outcomes = {c["id"]: (c["outcome"], c["detail"]) for c in report["controls"]}
+    assert set(outcomes) == {c.id for c in claims.controls}
+    survived = {k: v for k, v in outcomes.items() if v[0] != "caught"}
+    assert not survived, f"{chapter.slug}: controls not caught: {survived}"
+    page = text_of(html / "chapters" / chapter.folder.name / "index.html")
+    assert "Negative controls." in page and "not run in this build" not in page
+
+
+def test_the_dashboard_summarises_each_chapter_with_its_controls(html):
+    dashboard = text_of(html / "book" / "claims.html")
+    for chapter in CHAPTERS:
+        n = len(ChapterClaims.load(chapter.claims_path).controls)
+        assert f"{n} of {n} caught" in dashboard, chapter.slug

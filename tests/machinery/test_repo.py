@@ -47,6 +47,14 @@ def test_each_chapter_is_complete(chapter):
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.slug)
+def test_every_threshold_says_where_it_comes_from(chapter):
+    """A claim's threshold is the paper's (and says where) or ours (and says why)."""
+    for claim in ChapterClaims.load(chapter.claims_path).claims:
+        assert claim.origin.startswith(("paper:", "ours:")), (
+            f"{chapter.slug}: claim {claim.id} has no origin 'paper: ...' or 'ours: ...'")
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.slug)
 def test_each_chapter_is_in_the_table_of_contents(chapter):
     toc = (ROOT / "_toc.yml").read_text()
     base = f"chapters/{chapter.folder.name}/"

@@ -27,6 +27,8 @@ import yaml
 
 from repro import paths
 from repro.machinery.chapters import Chapter, all_chapters
+from repro.machinery.claims import ChapterClaims
+from repro.machinery.controls import report_path as controls_report_path
 from repro.machinery.runner import RunFailed, execute_notebook, run_chapter
 
 # Packages whose version can change a computed number.
@@ -198,10 +200,15 @@ def assemble_site(preset: str, student: bool) -> Path:
             shutil.copy2(executed / chapter.folder.name / notebook.name, target)
             prepare_for_book(target, student)
         run = executed / chapter.folder.name / "run"
-        for name in ("metrics.json", "provenance.json"):
-            if (run / name).exists():
-                (site / "chapters" / chapter.folder.name / "run").mkdir(exist_ok=True)
-                shutil.copy2(run / name, site / "chapters" / chapter.folder.name / "run" / name)
+        site_run = site / "chapters" / chapter.folder.name / "run"
+        shutil.rmtree(site_run, ignore_errors=True)   # nothing left from an earlier build
+        report = controls_report_path(chapter, preset)
+        for source, name in [(run / "metrics.json", "metrics.json"),
+                             (run / "provenance.json", "provenance.json"),
+                             (report, "controls.json")]:
+            if source.exists():
+                site_run.mkdir(exist_ok=True)
+                shutil.copy2(source, site_run / name)
     config = yaml.safe_load((site / "_config.yml").read_text())
     sphinx_config = config.setdefault("sphinx", {}).setdefault("config", {})
     sphinx_config["hide_solutions"] = bool(student)
@@ -227,9 +234,22 @@ def render(site: Path, log=print) -> Path:
     return index
 
 
+def run_book_controls(preset: str, jobs: int | None = None, log=print) -> None:
+    """Every chapter's negative controls, in one pool; each chapter's report lands in
+    ``_build/controls/<preset>/`` and from there on its page and the dashboard."""
+    from repro.machinery.controls import run_all
+
+    tasks = [(ch, list(ChapterClaims.load(ch.claims_path).controls), ch.resolve(preset, {}))
+             for ch in all_chapters()]
+    log(f"{sum(len(c) for _, c, _ in tasks)} negative controls at preset {preset!r}")
+    run_all(tasks, preset, jobs, log)
+
+
 def build_book(preset: str = "quick", student: bool = False, jobs: int | None = None,
-               log=print) -> Path:
+               controls: bool = False, log=print) -> Path:
     execute_all(preset, jobs=jobs, log=log)
+    if controls:
+        run_book_controls(preset, jobs=jobs, log=log)
     site = assemble_site(preset, student)
     log(f"rendering {site.relative_to(paths.root())} with Jupyter Book")
     return render(site, log=log)

@@ -79,7 +79,8 @@ def cmd_book(args) -> int:
             raise BadInput(f"unknown preset {args.preset!r} for {chapter.slug}; "
                            f"choose from: {', '.join(chapter.presets)}")
     try:
-        index = build_book(args.preset, student=args.student, jobs=args.jobs)
+        index = build_book(args.preset, student=args.student, jobs=args.jobs,
+                           controls=args.controls)
     except BuildFailed as error:
         print(f"repro: book build failed: {error}", file=sys.stderr)
         return EXIT_FAILED
@@ -216,6 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("book", help="execute every notebook and render the book")
     p.add_argument("--preset", default="quick", help="quick (default) or paper")
     p.add_argument("--student", action="store_true", help="the student edition: no solutions")
+    p.add_argument("--controls", action="store_true",
+                   help="also run every chapter's negative controls (shown on the dashboard)")
     p.add_argument(
         "--jobs", type=int, default=None, help="notebooks executed at once (default: cores)"
     )

@@ -105,15 +105,8 @@ def _run_one(args: tuple) -> ControlResult:
     return run_control(*args)
 
 
-def run_controls(chapter: Chapter, preset: str = "quick",
-                 overrides: Mapping[str, str] | None = None, only: list[str] | None = None,
-                 jobs: int | None = None,
-                 log: Callable[[str], None] = print) -> list[ControlResult]:
-    """Run the chapter's controls (or those named in ``only``), in parallel over ``jobs``
-    processes, each in a scratch copy; the working tree is never written."""
-    values = chapter.resolve(preset, dict(overrides or {}))   # BadInput before anything runs
-    claims = ChapterClaims.load(chapter.claims_path)
-    controls = list(claims.controls)
+def _select(chapter: Chapter, only: list[str] | None) -> list[Control]:
+    controls = list(ChapterClaims.load(chapter.claims_path).controls)
     if only:
         known = {c.id for c in controls}
         unknown = [c for c in only if c not in known]
@@ -121,26 +114,51 @@ def run_controls(chapter: Chapter, preset: str = "quick",
             raise BadInput(f"{chapter.slug} has no control {', '.join(unknown)}; it has "
                            f"{', '.join(sorted(known)) or 'none'}")
         controls = [c for c in controls if c.id in only]
+    return controls
+
+
+def run_all(tasks: list[tuple[Chapter, list[Control], dict[str, Any]]], preset: str,
+            jobs: int | None = None,
+            log: Callable[[str], None] = print) -> dict[Chapter, list[ControlResult]]:
+    """Run the controls of several chapters in one pool of ``jobs`` processes; each chapter's
+    results come back in its claims.yaml order and its report is saved."""
+    work = [(chapter, control, values) for chapter, controls, values in tasks
+            for control in controls]
+    results: dict[Chapter, list[ControlResult]] = {chapter: [] for chapter, _, _ in tasks}
+    if work:
+        workers = max(1, min(jobs or os.cpu_count() or 1, len(work)))
+        os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")  # as the book runs kernels
+        workdir = Path(tempfile.mkdtemp(prefix="repro-controls-"))
+        try:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                futures = {pool.submit(_run_one, (chapter, control, values, preset,
+                                                  workdir / chapter.folder.name / control.id)):
+                           chapter for chapter, control, values in work}
+                for future in as_completed(futures):
+                    result = future.result()
+                    results[futures[future]].append(result)
+                    log(f"  control {futures[future].slug}/{result.control.id}: "
+                        f"{result.outcome} ({result.seconds:.0f} s)")
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+    for chapter, controls, _ in tasks:
+        order = {c.id: i for i, c in enumerate(controls)}
+        results[chapter].sort(key=lambda r: order[r.control.id])
+        save_report(chapter, preset, results[chapter])
+    return results
+
+
+def run_controls(chapter: Chapter, preset: str = "quick",
+                 overrides: Mapping[str, str] | None = None, only: list[str] | None = None,
+                 jobs: int | None = None,
+                 log: Callable[[str], None] = print) -> list[ControlResult]:
+    """Run the chapter's controls (or those named in ``only``), in parallel over ``jobs``
+    processes, each in a scratch copy; the working tree is never written."""
+    values = chapter.resolve(preset, dict(overrides or {}))   # BadInput before anything runs
+    controls = _select(chapter, only)
     if not controls:
         raise BadInput(f"{chapter.slug} lists no controls in its claims.yaml")
-    workers = max(1, min(jobs or os.cpu_count() or 1, len(controls)))
-    os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")  # as the book runs kernels
-    workdir = Path(tempfile.mkdtemp(prefix=f"repro-controls-{chapter.slug}-"))
-    results: list[ControlResult] = []
-    try:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(_run_one, (chapter, c, values, preset, workdir / c.id))
-                       for c in controls]
-            for future in as_completed(futures):
-                result = future.result()
-                results.append(result)
-                log(f"  {result.control.id}: {result.outcome} ({result.seconds:.0f} s)")
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    order = {c.id: i for i, c in enumerate(controls)}
-    results.sort(key=lambda r: order[r.control.id])
-    save_report(chapter, preset, results)
-    return results
+    return run_all([(chapter, controls, values)], preset, jobs, log)[chapter]
 
 
 def report_path(chapter: Chapter, preset: str) -> Path:
@@ -177,4 +195,4 @@ def format_table(results: list[ControlResult]) -> str:
 
 
 __all__ = ["CAUGHT", "ERROR", "SURVIVED", "ControlResult", "format_table", "load_report", "plant",
-           "run_control", "run_controls"]
+           "run_all", "run_control", "run_controls"]

@@ -106,7 +106,7 @@ class ClaimsTable(_MarkdownDirective):
                     f"torch {env.get('torch', '?')}.")
         else:
             note = "This build ran no experiments, so every claim is *not run*."
-        text = "\n".join(lines) + "\n\n" + note + "\n"
+        text = "\n".join(lines) + "\n\n" + note + "\n" + _controls_section(folder, claims)
         slug = next(
             (c.slug for c in all_chapters(self.srcdir) if c.folder.name == folder.name), None
         )
@@ -119,6 +119,26 @@ class ClaimsTable(_MarkdownDirective):
                 )
             text += "\n" + _record_section(claims, record)
         return self.parse(text)
+
+
+def _controls_section(folder: Path, claims: ChapterClaims) -> str:
+    """The chapter's negative controls: each planted bug, the claims that must fail under it, and
+    (when this build ran them) whether they did."""
+    if not claims.controls:
+        return ""
+    report = folder / "run" / "controls.json"
+    outcome = {}
+    if report.exists():
+        outcome = {c["id"]: c for c in json.loads(report.read_text())["controls"]}
+    lines = ["\n**Negative controls.**\n",
+             "Each row breaks one method on purpose; the claims named must then say fail "
+             "(`repro controls <chapter>` runs them).\n",
+             "| planted bug | claims that must fail | outcome |", "|---|---|---|"]
+    for control in claims.controls:
+        found = outcome.get(control.id)
+        result = found["outcome"] if found else "not run in this build"
+        lines.append(f"| {_cell(control.what)} | {', '.join(control.must_fail)} | {result} |")
+    return "\n".join(lines) + "\n"
 
 
 def _record_note(record: Record) -> str:
@@ -162,7 +182,8 @@ class ClaimsDashboard(_MarkdownDirective):
                              f"| {_measured(v, why=False)} | {BADGE[v.verdict]} |")
         summary = (f"**{totals[PASS]} pass, {totals[FAIL]} fail, {totals[NOT_RUN]} not run** "
                    f"at the `{self.preset}` preset.")
-        text = summary + "\n\n" + "\n".join(lines) + "\n"
+        text = (summary + "\n\n" + self.per_chapter() + "\n\n## Every claim\n\n"
+                + "\n".join(lines) + "\n")
         # runs at other presets kept in data/records (paper scale, usually on a GPU)
         rec_lines = ["| chapter | preset | claim | paper | recorded run | verdict |",
                      "|---|---|---|---|---|---|"]
@@ -185,6 +206,32 @@ class ClaimsDashboard(_MarkdownDirective):
                      f"today's claims: **{rec_totals[PASS]} pass, {rec_totals[FAIL]} fail, "
                      f"{rec_totals[NOT_RUN]} not run**.\n\n" + "\n".join(rec_lines) + "\n")
         return self.parse(text)
+
+    def per_chapter(self) -> str:
+        """One row per chapter: its verdicts at this build's preset and its negative controls."""
+        rows = ["| chapter | pass | fail | not run | negative controls |", "|---|---|---|---|---|"]
+        for chapter in all_chapters(self.srcdir):
+            claims = ChapterClaims.load(chapter.claims_path)
+            metrics, provenance = load_run(chapter.folder)
+            preset = (provenance or {}).get("preset", self.preset)
+            verdicts = [v.verdict for v in check_all(claims, metrics, preset)]
+            rows.append(f"| {_link(chapter, claims)} | {verdicts.count(PASS)} "
+                        f"| {verdicts.count(FAIL)} | {verdicts.count(NOT_RUN)} "
+                        f"| {controls_summary(chapter, claims)} |")
+        return "\n".join(rows)
+
+
+def controls_summary(chapter, claims: ChapterClaims) -> str:
+    """"k of n caught" from the build's controls report, or why there is none."""
+    n = len(claims.controls)
+    report = chapter.folder / "run" / "controls.json"
+    if not n:
+        return "none listed"
+    if not report.exists():
+        return f"{n} listed, not run in this build (`repro book --controls`)"
+    outcomes = [c["outcome"] for c in json.loads(report.read_text())["controls"]]
+    caught = outcomes.count("caught")
+    return f"{caught} of {len(outcomes)} caught" + ("" if caught == len(outcomes) else " **(!)**")
 
 
 class ReadingList(_MarkdownDirective):
