@@ -74,3 +74,60 @@ def test_divergence_raises_and_bad_steps_are_refused():
                    check_every=1)
     with pytest.raises(ValueError):
         fit_matrix(model, problem.loss, torch.optim.SGD(model.parameters(), lr=0.1), -1)
+
+
+def _completion_loss(M: torch.Tensor, mask: torch.Tensor):
+    return lambda W: (((W - M) * mask) ** 2).sum((-1, -2)) / (2 * mask.sum())
+
+
+def test_each_run_stops_at_its_own_crossing_like_a_plain_loop():
+    """stop_each: the batched runs end exactly where separate plain GD loops (written here
+    without fit_matrix) that stop at their own crossing of the threshold end."""
+    from repro.optim import PerRunGD
+
+    g = torch.Generator().manual_seed(0)
+    M = torch.randn(5, 1, dtype=torch.float64, generator=g) @ torch.randn(
+        1, 5, dtype=torch.float64, generator=g)
+    mask = (torch.rand(5, 5, generator=g) < 0.6).double()
+    loss_fn = _completion_loss(M, mask)
+    lrs = torch.tensor([0.05, 0.2, 0.4], dtype=torch.float64)   # three runs, three speeds
+    model = DeepLinear(5, 5, depth=2, n_seeds=3, scale=0.3, dtype=torch.float64,
+                       generator=torch.Generator().manual_seed(1))
+    start = [f.detach().clone() for f in model.factors]
+    hist = fit_matrix(model, loss_fn, PerRunGD(model.parameters(), lrs), steps=400,
+                      stop_below=1e-3, stop_each=True)
+    for s in range(3):
+        factors = [f[s:s + 1].clone().requires_grad_(True) for f in start]
+        stop = -1
+        for step in range(401):
+            W = factors[1] @ factors[0]
+            loss = loss_fn(W)[0]
+            if loss < 1e-3:
+                stop = step
+                break
+            if step == 400:
+                break
+            grads = torch.autograd.grad(loss, factors)
+            with torch.no_grad():
+                for f, gr in zip(factors, grads):
+                    f -= lrs[s] * gr
+        assert int(hist["stopped_at"][s]) == stop
+        for f, mine in zip(factors, model.factors):
+            torch.testing.assert_close(mine[s:s + 1].detach(), f.detach(), rtol=1e-12, atol=1e-14)
+    assert len(set(hist["stopped_at"].tolist())) > 1        # the runs did stop at different steps
+
+
+def test_a_stopped_run_stays_put_under_adam():
+    g = torch.Generator().manual_seed(2)
+    M = torch.randn(4, 4, dtype=torch.float64, generator=g)
+    loss_fn = _completion_loss(M, torch.ones(4, 4, dtype=torch.float64))
+    model = DeepLinear(4, 4, depth=1, n_seeds=2, scale=0.1, dtype=torch.float64,
+                       generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        model.factors[0][0] = M + 1e-3                      # run 0 starts below the threshold
+    hist = fit_matrix(model, loss_fn, torch.optim.Adam(model.parameters(), lr=0.05), steps=50,
+                      stop_below=1e-4, stop_each=True)
+    assert hist["stopped_at"].tolist()[0] == 0
+    torch.testing.assert_close(model.factors[0][0].detach(), M + 1e-3)
+    with pytest.raises(ValueError, match="stop_each needs stop_below"):
+        fit_matrix(model, loss_fn, torch.optim.Adam(model.parameters()), 1, stop_each=True)

@@ -18,7 +18,7 @@ def fit_matrix(model: Callable[[], torch.Tensor], loss_fn: Callable[[torch.Tenso
                optimizer: torch.optim.Optimizer, steps: int,
                penalty: Callable[[torch.Tensor], torch.Tensor] | None = None,
                record: dict | None = None, record_every: int = 0, stop_below: float | None = None,
-               check_every: int = 100) -> dict:
+               check_every: int = 100, stop_each: bool = False) -> dict:
     """Minimise sum_s loss_fn(W)[s] + penalty(W)[s] over the S runs of ``model`` (W = model()).
 
     ``loss_fn`` and ``penalty`` map W (S, rows, cols) to one value per run; because the runs only
@@ -26,17 +26,24 @@ def fit_matrix(model: Callable[[], torch.Tensor], loss_fn: Callable[[torch.Tenso
     optimizer (GD, momentum, Adam, RMSprop) trains S independent runs at once. ``record`` maps
     names to functions of W (per-run tensors), evaluated without gradients at step 0, every
     ``record_every`` steps (0: never in between) and at the end. Training stops early once every
-    run's loss (without the penalty) is below ``stop_below``. The loss is checked for finiteness
+    run's loss (without the penalty) is below ``stop_below``. With ``stop_each`` each run stops at
+    its own crossing, as separate runs would (the official protocol of Arora et al., 2019): from
+    the step its loss is below ``stop_below``, its parameters are held where they are while the
+    others go on, and ``stopped_at`` (S,) holds that step (-1: never crossed within ``steps``).
+    This needs every parameter to lead with the run dimension. The loss is checked for finiteness
     every ``check_every`` steps (checking every step would synchronise a GPU each time): a
     diverging run raises repro.Diverged.
 
     Returns {"step": [...], "loss": (T, S), "objective": (T, S), name: (T, S, ...) for each
-    recorded name, "steps": steps taken, "seconds": wall time}; tensors are on the CPU.
+    recorded name, "steps": steps taken, "seconds": wall time, and with ``stop_each``
+    "stopped_at": (S,)}; tensors are on the CPU.
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
     if record_every < 0 or check_every < 1:
         raise ValueError("record_every must be >= 0 and check_every >= 1")
+    if stop_each and stop_below is None:
+        raise ValueError("stop_each needs stop_below: the loss at which each run stops")
     record = dict(record or {})
     history: dict = {"step": [], "loss": [], "objective": [], **{k: [] for k in record}}
 
@@ -47,12 +54,19 @@ def fit_matrix(model: Callable[[], torch.Tensor], loss_fn: Callable[[torch.Tenso
         for name, fn in record.items():
             history[name].append(fn(W.detach()).cpu())
 
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    stopped_at = None
     started = time.perf_counter()
     step = 0
     while True:
         W = model()
         loss = loss_fn(W)
         objective = loss + penalty(W) if penalty is not None else loss
+        if stop_each:
+            if stopped_at is None:
+                stopped_at = torch.full(loss.shape, -1, dtype=torch.long, device=loss.device)
+            crossed = (stopped_at < 0) & (loss.detach() < stop_below)
+            stopped_at = torch.where(crossed, torch.full_like(stopped_at, step), stopped_at)
         last = step == steps or (stop_below is not None and bool((loss < stop_below).all()))
         if step % check_every == 0 or last:
             check_finite(objective, "matrix training objective", step)
@@ -63,10 +77,21 @@ def fit_matrix(model: Callable[[], torch.Tensor], loss_fn: Callable[[torch.Tenso
             break
         optimizer.zero_grad(set_to_none=True)
         objective.sum().backward()
-        optimizer.step()
+        frozen = None if stopped_at is None else stopped_at >= 0
+        if frozen is not None and bool(frozen.any()):
+            # any optimizer may move a run with zero gradient (momentum, Adam): hold it instead
+            held = [p.detach()[frozen].clone() for p in params]
+            optimizer.step()
+            with torch.no_grad():
+                for p, old in zip(params, held):
+                    p[frozen] = old
+        else:
+            optimizer.step()
         step += 1
     out = {k: torch.stack(v) for k, v in history.items() if k != "step"}
     out.update(step=history["step"], steps=step, seconds=time.perf_counter() - started)
+    if stopped_at is not None:
+        out["stopped_at"] = stopped_at.cpu()
     return out
 
 
