@@ -137,3 +137,11 @@ def test_paired_needs_the_same_seeds():
     c = claim(paired=["a", "b"])
     verdict = check_claim(c, {"m": {"v": {"a": [1.0, 2.0], "b": [2.0, 3.0, 4.0]}}}, "quick")
     assert verdict.verdict == FAIL and "same seeds" in verdict.detail
+
+
+def test_a_paired_margin_refuses_a_consistent_but_negligible_difference():
+    tiny = {"m": {"v": {"a": [1.00, 2.00, 3.00], "b": [1.01, 2.01, 3.011]}}}
+    assert check_claim(claim(paired=["a", "b"]), tiny, "quick").verdict == PASS   # huge z
+    assert check_claim(claim(paired=["a", "b"], margin=0.1), tiny, "quick").verdict == FAIL
+    big = {"m": {"v": {"a": [1.0, 2.0, 3.0], "b": [1.5, 2.6, 3.5]}}}
+    assert check_claim(claim(paired=["a", "b"], margin=0.1), big, "quick").verdict == PASS
