@@ -46,6 +46,7 @@ CASES = {
     "per_run_momentum": dict(lr=LRS, momentum=0.8),
     "per_run_adagrad": dict(lr=LRS, eps=1e-10),
     "per_run_adam": dict(lr=LRS, betas=(0.9, 0.99), eps=1e-8),
+    "per_run_group_rmsprop": dict(lr=LRS, alpha=0.9, eps=1e-4),
 }
 NOISY = [name for name, cls in OPTIMIZERS.items() if issubclass(cls, NoisyGD)]
 PER_RUN = [name for name, cls in OPTIMIZERS.items() if issubclass(cls, PerRun)]
@@ -215,6 +216,10 @@ def reference_rule(name, w0, curv, lr, steps, **kw):
             v = b2 * v + (1 - b2) * g * g
             m_hat, v_hat = m / (1 - b1**t), v / (1 - b2**t)
             d = m_hat / (v_hat.sqrt() + kw["eps"])
+        elif name == "per_run_group_rmsprop":
+            a = kw["alpha"]
+            v = a * v + (1 - a) * (g * g).sum()          # one number: the run's squared norm
+            d = g / ((v / (1 - a**t)).sqrt() + kw["eps"])
         else:
             raise AssertionError(f"no reference for {name}")
         w = w - lr * d
@@ -223,7 +228,9 @@ def reference_rule(name, w0, curv, lr, steps, **kw):
 
 
 def torch_reference(name, params, lr, **kw):
-    """torch's own optimizer for the same rule, for one run."""
+    """torch's own optimizer for the same rule, for one run (None: torch has no such rule)."""
+    if name == "per_run_group_rmsprop":
+        return None
     if name == "per_run_gd":
         return torch.optim.SGD(params, lr=lr)
     if name == "per_run_momentum":
@@ -242,12 +249,14 @@ def test_per_run_rule_against_its_formula(name):
         lr = float(LRS[s])
         by_hand = reference_rule(name, W_START[s], CURV[s], lr, STEPS, **kw)
         v = W_START[s].clone().requires_grad_(True)
-        by_torch = trajectory(torch_reference(name, [v], lr, **kw), v, STEPS, CURV[s])
+        reference = torch_reference(name, [v], lr, **kw)
+        by_torch = trajectory(reference, v, STEPS, CURV[s]) if reference else None
         for t in range(STEPS):
             torch.testing.assert_close(got[t][s], by_hand[t], rtol=1e-13, atol=1e-15,
                                        msg=f"{name}, run {s}, step {t + 1}: formula")
-            torch.testing.assert_close(got[t][s], by_torch[t], rtol=1e-12, atol=1e-14,
-                                       msg=f"{name}, run {s}, step {t + 1}: torch.optim")
+            if by_torch is not None:
+                torch.testing.assert_close(got[t][s], by_torch[t], rtol=1e-12, atol=1e-14,
+                                           msg=f"{name}, run {s}, step {t + 1}: torch.optim")
 
 
 def test_adam_bias_correction_makes_the_first_step_lr_sized():
@@ -259,3 +268,18 @@ def test_adam_bias_correction_makes_the_first_step_lr_sized():
     moved = (1e3 * W_START - w.detach()).abs()
     torch.testing.assert_close(moved, LRS[:, None].expand(S, D).clone(), rtol=1e-9, atol=0)
     assert not math.isclose((1 - 0.5) / math.sqrt(1 - 0.9), 1.0, rel_tol=0.1)
+
+
+def test_group_rmsprop_shares_one_second_moment_across_a_runs_parameters():
+    """The official rule of Arora et al. (2019): both factors of a run are scaled by the norm of
+    the run's whole gradient, so splitting a run's parameters in two changes nothing."""
+    a, b = W_START[:, :2].clone().requires_grad_(True), W_START[:, 2:].clone().requires_grad_(True)
+    split = build("per_run_group_rmsprop", [a, b])
+    w = W_START.clone().requires_grad_(True)
+    whole = build("per_run_group_rmsprop", [w])
+    for _ in range(STEPS):
+        split.zero_grad()
+        loss_fn(torch.cat([a, b], 1)).backward()
+        split.step()
+        step(whole, w)
+    torch.testing.assert_close(torch.cat([a, b], 1).detach(), w.detach(), rtol=1e-13, atol=1e-15)

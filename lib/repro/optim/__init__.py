@@ -3,7 +3,8 @@
 - ``gd``               ``GD``: gradient descent (heavy-ball momentum optional)
 - ``noise_injection``  ``PGD``, ``AntiPGD``: a GD step plus the ``NoiseInjection`` component
                        (Orvieto et al., 2022); ``stop_noise`` turns the noise off mid-run
-- ``per_run``          ``PerRunGD``, ``PerRunMomentum``, ``PerRunAdaGrad``, ``PerRunAdam``: one
+- ``per_run``          ``PerRunGD``, ``PerRunMomentum``, ``PerRunAdaGrad``, ``PerRunAdam``,
+                       ``PerRunGroupRMSprop`` (the official optimizer of Arora et al., 2019): one
                        step size per run of a batched model
 
 ``OPTIMIZERS`` maps a short name to its class and ``make(name, params, **kwargs)`` builds one,
@@ -30,6 +31,7 @@ from repro.optim.per_run import (
     PerRunAdaGrad,
     PerRunAdam,
     PerRunGD,
+    PerRunGroupRMSprop,
     PerRunMomentum,
 )
 
@@ -42,6 +44,7 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "anti_pgd": AntiPGD,
     "per_run_gd": PerRunGD,
     "per_run_momentum": PerRunMomentum,
+    "per_run_group_rmsprop": PerRunGroupRMSprop,
     "per_run_adagrad": PerRunAdaGrad,
     "per_run_adam": PerRunAdam,
 }
@@ -65,5 +68,6 @@ def make(name: str, params: ParamsT, **kwargs) -> torch.optim.Optimizer:
 
 
 __all__ = ["DISTRIBUTIONS", "GD", "OPTIMIZERS", "AntiPGD", "NoiseInjection", "NoisyGD", "PGD",
-           "PerRun", "PerRunAdaGrad", "PerRunAdam", "PerRunGD", "PerRunMomentum", "make",
+           "PerRun", "PerRunAdaGrad", "PerRunAdam", "PerRunGD", "PerRunGroupRMSprop",
+           "PerRunMomentum", "make",
            "stop_noise"]

@@ -16,7 +16,14 @@ labml's ``GenericAdaptiveOptimizer`` does:
     PerRunAdam      m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g^2;
                     d = m_hat / (sqrt(v_hat) + eps), bias-corrected (Kingma and Ba, 2015)
 
-and every rule steps w = w - lr_s d.
+and every rule steps w = w - lr_s d. ``PerRunGroupRMSprop`` is the one rule that looks across
+parameters: one second moment per run, of the squared norm of the run's whole gradient,
+
+    PerRunGroupRMSprop  v_s = a v_s + (1 - a) sum over all parameters of |g_s|^2;
+                        d = g / (sqrt(v_s / (1 - a^t)) + eps)
+
+the optimizer of the official code of Arora et al. (2019) for deep matrix factorisation: every
+factor of a run takes a step of the same size relative to the run's gradient norm.
 
 Used in: chapters 2 and 3 (Part I: sweeps over step sizes and depths).
 """
@@ -118,4 +125,37 @@ class PerRunAdam(PerRun):
         return (m / (1 - b1 ** t)) / ((v / (1 - b2 ** t)).sqrt() + group["eps"])
 
 
-__all__ = ["PerRun", "PerRunAdaGrad", "PerRunAdam", "PerRunGD", "PerRunMomentum"]
+class PerRunGroupRMSprop(PerRun):
+    """RMSprop with one second moment per run, shared by all of the run's parameters."""
+
+    def __init__(self, params, lr: torch.Tensor, alpha: float = 0.99, eps: float = 1e-4):
+        super().__init__(params, lr, alpha=in_unit_interval("alpha", alpha),
+                         eps=positive("eps", eps))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            live = [p for p in group["params"] if p.grad is not None]
+            if not live:
+                continue
+            # the run's whole squared gradient norm, summed over its entries of every parameter
+            sq = sum(p.grad.reshape(p.shape[0], -1).pow(2).sum(1) for p in live)
+            # the shared state lives with the group's first parameter, so state_dict() keeps it
+            shared = self.state[group["params"][0]]
+            step = shared.get("step", 0) + 1
+            v = group["alpha"] * shared.get("square_avg", torch.zeros_like(sq)) \
+                + (1 - group["alpha"]) * sq
+            shared.update(step=step, square_avg=v)
+            scale = group["lr"].to(v.device, v.dtype) / (
+                (v / (1 - group["alpha"] ** step)).sqrt() + group["eps"])
+            for p in live:
+                p.sub_(scale.to(p.dtype).reshape(-1, *[1] * (p.ndim - 1)) * p.grad)
+        return loss
+
+
+__all__ = ["PerRun", "PerRunAdaGrad", "PerRunAdam", "PerRunGD", "PerRunGroupRMSprop",
+           "PerRunMomentum"]
