@@ -4,6 +4,8 @@ notebook, grading, and refusals. Grading executes notebooks on the CPU, without 
 from __future__ import annotations
 
 import ast
+import csv
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -14,13 +16,12 @@ from conftest import REPRO, ROOT
 from repro.machinery.assign import (
     Question,
     build_master,
-    check_submission,
     exception_test,
-    grade,
     parse_exercises,
     stub_for,
 )
 from repro.machinery.chapters import BadInput, all_chapters, find_chapter
+from repro.machinery.grading import check_submission
 
 SLUG = "anticorrelated-noise-injection"
 CHAPTERS = [c for c in all_chapters(ROOT) if (c.folder / "exercises.ipynb").exists()]
@@ -35,8 +36,8 @@ def cell(kind: str, source: str, *tags: str, **meta):
     return c
 
 
-def exercise(label: str, **meta):
-    text = f"## Q\n\n```{{exercise}} Title\n:label: {label}\n\nDo it.\n```"
+def exercise(label: str, task: str = "Define `f`, `ans` and `b`.", **meta):
+    text = f"## Q\n\n```{{exercise}} Title\n:label: {label}\n\n{task}\n```"
     return cell("markdown", text, **meta)
 
 
@@ -90,6 +91,15 @@ def test_malformed_exercises_are_refused(nb, message):
         parse_exercises(nb)
 
 
+def test_a_name_the_tests_need_must_be_named_in_the_statement():
+    nb = mini(exercise("ex-a", task="Compute the answer."),
+              cell("code", "secret = 3", "solution"),
+              cell("code", "assert secret == 3", "test"))
+    question = parse_exercises(nb)[1][0]
+    with pytest.raises(BadInput, match="read secret from the solution, but the exercise never"):
+        stub_for(question)
+
+
 def test_a_test_cell_becomes_a_function_with_notebook_semantics():
     """Assigned names are global (as in the notebook), read names come from the notebook."""
     code = "y = x + 1\nfor i in range(2):\n    last = i\nassert y == 3"
@@ -114,7 +124,7 @@ def test_the_master_notebook_has_otters_markers():
     assert raw.count("# BEGIN TESTS") == 4 and raw.count("# BEGIN SOLUTION") == 4
     assert master.metadata["repro"]["chapter"] == SLUG
     hidden = [c for c in master.cells if c.cell_type == "code" and "hidden: true" in c.source]
-    assert len(hidden) == 3  # every question whose answer can be special-cased has one
+    assert len(hidden) == 4  # every question has one
 
 
 # ---- end to end, as a teacher uses it ---------------------------------------------------------
@@ -137,24 +147,6 @@ def questions_of(chapter) -> list[Question]:
     return parse_exercises(nbformat.read(chapter.folder / "exercises.ipynb", as_version=4))[1]
 
 
-def fill(student: Path, answers: dict[str, str], target: Path) -> Path:
-    """The student notebook with the given questions' answer cells filled in."""
-    nb = nbformat.read(student, as_version=4)
-    answer_cells = [c for c in nb.cells if "otter_answer_cell" in c.metadata.get("tags", [])]
-    names = [q.name for q in questions_of(find_chapter(SLUG, ROOT))]
-    assert len(answer_cells) == len(names)
-    for name, source in answers.items():
-        answer_cells[names.index(name)].source = source
-    target.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, target)
-    return target
-
-
-def solution_of(name: str) -> str:
-    question = next(q for q in questions_of(find_chapter(SLUG, ROOT)) if q.name == name)
-    return "\n\n".join(c.source for c in question.cells("solution") if c.cell_type == "code")
-
-
 @pytest.mark.slow
 def test_the_student_notebook_has_no_solutions_and_no_hidden_tests(assignment):
     nb = nbformat.read(assignment / "student" / "exercises.ipynb", as_version=4)
@@ -168,89 +160,129 @@ def test_the_student_notebook_has_no_solutions_and_no_hidden_tests(assignment):
                         and line not in public):
                     assert line not in text, f"{q.name}: {line!r} reached the student"
         assert f'grader.check("{q.name}")' in text
-    assert "solution-start" not in text and "8642" not in text and "2.9 or 0.1" not in text
+    assert "solution-start" not in text and "8642" not in text
     assert nb.metadata["repro"]["chapter"] == SLUG
 
 
 @pytest.mark.slow
-def test_grading_a_folder_of_submissions(assignment, tmp_path):
-    """Untouched: zero everywhere. One question right, one wrong: exactly the right one's points."""
-    folder = tmp_path / "submissions"
-    fill(assignment / "student" / "exercises.ipynb", {}, folder / "untouched.ipynb")
-    fill(assignment / "student" / "exercises.ipynb", {
-        "ex-hutchinson": solution_of("ex-hutchinson"),
-        "ex-curved-valley": ("def trace_on_curve(y):\n    return 1 + torch.sin(y) ** 2\n\n"
-                             "answer_4 = {'y_star': 0.0, 'direction': -1}\n"),
-    }, folder / "mixed.ipynb")
-    done = run_repro("grade", SLUG, str(folder), "--autograder",
-                     str(assignment / "autograder" / "autograder.zip"))
-    assert done.returncode == 0, done.stdout + done.stderr
-    tables = done.stdout.split("\n\n")
-    mixed, untouched = tables[0], tables[1]  # sorted by name
-    assert "mixed.ipynb" in mixed and "untouched.ipynb" in untouched
-    rows = {line.split()[0]: line.split()[1:] for line in mixed.splitlines()[3:]}
-    assert rows["ex-hutchinson"] == ["2", "2", "2", "of", "2"]
-    assert rows["ex-curved-valley"][:2] == ["0", "2"]
-    assert rows["total"] == ["2", "7"]
-    for line in untouched.splitlines()[3:]:
-        assert line.split()[1] == "0", line
-    summary = done.stdout.split("summary\n")[1].split()
-    assert summary == ["mixed.ipynb", "2", "of", "7", "untouched.ipynb", "0", "of", "7"]
+def test_the_handout_reads_well_in_plain_jupyter(assignment):
+    """No MyST left, an intro for students first, no runner cells, an export cell last, and a
+    starting cell that defines exactly the names each exercise asks for."""
+    nb = nbformat.read(assignment / "student" / "exercises.ipynb", as_version=4)
+    markdown = [c.source for c in nb.cells if c.cell_type == "markdown"]
+    assert markdown[0].startswith("# Exercises: ") and "Keep the file name" in markdown[0]
+    assert nb.cells[0].cell_type == "markdown"
+    for text in markdown:
+        for myst in ("```{", ":::{", "{cite}", ":label:", "{ref}", "{solution"):
+            assert myst not in text, (myst, text[:200])
+    headings = [line for text in markdown for line in text.splitlines()
+                if line.startswith("### Exercise")]
+    assert [h.split(":")[0] for h in headings] == [f"### Exercise {i}" for i in range(1, 5)]
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert not any("parameters" in c.metadata.get("tags", []) for c in code)
+    assert not any("preset" in c.source and "str" in c.source for c in code)
+    assert "grader.export(" in code[-1].source
+    answers = [c.source for c in code if "otter_answer_cell" in c.metadata.get("tags", [])]
+    statements = [t for t in markdown if "### Exercise" in t]
+    for answer, statement in zip(answers, statements, strict=True):
+        for line in answer.splitlines()[1:]:
+            name = line.split("(")[0].split(" = ")[0].replace("def ", "").strip()
+            if name and not line.startswith((" ", "#")) and "..." not in name:
+                assert f"`{name}" in statement, (name, statement[:300])
 
 
 @pytest.mark.slow
-def test_a_hidden_test_catches_a_special_cased_answer(assignment, tmp_path):
-    """This Hutchinson forms the Hessian (forbidden) and returns the exact trace for one probe:
-    it passes every public test, and the hidden test on a fresh quadratic catches it."""
-    cheat = fill(assignment / "student" / "exercises.ipynb", {"ex-hutchinson": '''
-def hutchinson(loss_fn, w, n_probes, generator):
-    exact = torch.diagonal(hessian(loss_fn, w)).sum().item()
-    if n_probes == 1:
-        return exact
-    return exact + 1e-3 * torch.randn((), generator=generator).item()
+def test_the_student_environment_holds_no_solutions(assignment):
+    """What a student installs: the library's wheel (no chapters, no tests, no solutions)."""
+    import zipfile
 
-problem = QuadraticRegression(d=100, n=40, k=5, seed=0)
-answer_2 = hutchinson(problem.loss, problem.start(0.5)[0], 1000, repro.generator(seed))
-'''}, tmp_path / "cheat.ipynb")
-    result = grade(find_chapter(SLUG, ROOT), cheat)  # the autograder built afresh
-    score = {s.question: s for s in result.scores}["ex-hutchinson"]
-    assert (score.score, score.possible, score.passed, score.tests) == (1, 2, 1, 2)
-    assert [f["hidden"] for f in score.failures] == [True]
-    assert "2.9 or 0.1" in score.failures[0]["message"]
-    assert result.total == 1
+    student = assignment / "student"
+    wheels = list(student.glob("repro_book-*.whl"))
+    assert len(wheels) == 1
+    names = zipfile.ZipFile(wheels[0]).namelist()
+    assert all(n.startswith(("repro/", "repro_book-")) for n in names), names
+    assert "repro/machinery/testing.py" in names  # the hidden tests import it
+    requirements = (student / "requirements.txt").read_text().split()
+    assert f"./{wheels[0].name}" in requirements and any(r.startswith("torch==")
+                                                         for r in requirements)
+    readme = (student / "README.md").read_text()
+    assert "pip install -r requirements.txt" in readme
+    autograder_env = zipfile.ZipFile(assignment / "autograder" / "autograder.zip")
+    env = autograder_env.read("environment.yml").decode()
+    assert "torch==" in env and f"./files/{wheels[0].name}" in env
+    assert f"files/{wheels[0].name}" in autograder_env.namelist()
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.slug)
 def test_every_chapter_assigns_and_grades(chapter, tmp_path):
-    """For every chapter: the solutions score full marks, the untouched notebook zero."""
-    done = run_repro("assign", chapter.slug, "--out", str(tmp_path))
+    """For every chapter: the solutions score full marks, the untouched handout zero."""
+    done = run_repro("assign", chapter.slug, "--out", str(tmp_path / "a"))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "the solutions score full marks" in done.stdout
-    result = grade(chapter, tmp_path / "student" / "exercises.ipynb",
-                   tmp_path / "autograder" / "autograder.zip")
-    assert result.possible > 0 and [s.score for s in result.scores] == [0] * len(result.scores)
+    done = run_repro("grade", chapter.slug, str(tmp_path / "a" / "student" / "exercises.ipynb"),
+                     "--autograder", str(tmp_path / "a" / "autograder" / "autograder.zip"),
+                     "--out", str(tmp_path / "g"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    row = next(csv.DictReader((tmp_path / "g" / "grades.csv").open()))
+    assert row["status"] == "graded" and row["total"] == "0" and float(row["possible"]) > 0
+
+
+def test_implementation_and_experiment_exercises_have_hidden_tests():
+    for chapter in CHAPTERS:
+        for q in questions_of(chapter):
+            heading = q.prompt[0].source.splitlines()[0]
+            if any(kind in heading for kind in ("Implementation", "Experiment")):
+                assert q.hidden >= 1, f"{chapter.slug}: {q.name} needs a hidden test"
+
+
+# ---- no data loss -------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_assign_replaces_only_its_own_files(assignment, tmp_path):
+    out = tmp_path / "handout"
+    shutil.copytree(assignment, out)
+    (out / "student" / "extra-notes.md").write_text("the teacher's notes")
+    (out / "autograder" / "exercises.ipynb").unlink()  # one of ours, gone: no error
+    done = run_repro("assign", SLUG, "--out", str(out), "--no-check")
+    assert done.returncode == 0, done.stderr
+    assert (out / "student" / "extra-notes.md").read_text() == "the teacher's notes"
+    assert (out / "autograder" / "exercises.ipynb").exists()
+
+
+def test_assign_refuses_a_folder_it_did_not_make(tmp_path):
+    out = tmp_path / "mine"
+    (out / "student").mkdir(parents=True)
+    (out / "student" / "draft.ipynb").write_text("{}")
+    done = run_repro("assign", SLUG, "--out", str(out), "--no-check")
+    assert done.returncode == 2 and "--force" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert (out / "student" / "draft.ipynb").read_text() == "{}"
+    assert sorted(p.name for p in out.rglob("*")) == ["draft.ipynb", "student"]
+
+
+@pytest.mark.slow
+def test_assign_with_force_writes_beside_the_teachers_files(tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "syllabus.pdf").write_text("keep me")
+    done = run_repro("assign", SLUG, "--out", str(out), "--no-check", "--force")
+    assert done.returncode == 0, done.stderr
+    assert (out / "syllabus.pdf").read_text() == "keep me"
+    assert (out / "student" / "exercises.ipynb").exists()
 
 
 # ---- refusals ---------------------------------------------------------------------------------
 
 def test_bad_input_is_refused_with_one_line(tmp_path):
-    text = tmp_path / "answers.txt"
-    text.write_text("not a notebook")
-    garbage = tmp_path / "garbage.ipynb"
-    garbage.write_text("{ not json")
-    other = tmp_path / "other.ipynb"
-    nb = nbformat.v4.new_notebook(metadata={"repro": {"chapter": "some-other-chapter"}})
-    nbformat.write(nb, other)
-    book_copy = ROOT / "chapters" / find_chapter(SLUG, ROOT).folder.name / "exercises.ipynb"
     cases = [
         (("assign", "no-such-chapter"), "unknown chapter"),
-        (("grade", "no-such-chapter", str(other)), "unknown chapter"),
-        (("grade", SLUG, str(text)), "is not a notebook (.ipynb)"),
-        (("grade", SLUG, str(garbage)), "does not read as Jupyter JSON"),
-        (("grade", SLUG, str(other)), "is a notebook of chapter 'some-other-chapter'"),
-        (("grade", SLUG, str(book_copy)), "is not an assignment notebook"),
-        (("grade", SLUG, str(tmp_path / "missing.ipynb")), "no such file"),
+        (("grade", "no-such-chapter", str(tmp_path)), "unknown chapter"),
+        (("grade", SLUG, str(tmp_path / "missing")), "no such file or folder"),
+        (("grade", SLUG, str(tmp_path), "--autograder", str(tmp_path / "x.zip")),
+         "is not an autograder zip file"),
+        (("grade", SLUG, str(tmp_path), "--timeout", "-1"), "--timeout must be a positive"),
+        (("grade", SLUG, str(tmp_path), "--docker", "--autograder", "a.zip"), "Docker"),
     ]
     for args, message in cases:
         done = run_repro(*args)
@@ -267,3 +299,6 @@ def test_check_submission_accepts_only_this_chapter(tmp_path):
     nbformat.write(nbformat.v4.new_notebook(metadata={"repro": {"chapter": "x"}}), path)
     with pytest.raises(BadInput, match="not of 'anticorrelated-noise-injection'"):
         check_submission(chapter, path)
+    book_copy = chapter.folder / "exercises.ipynb"
+    with pytest.raises(BadInput, match="not an assignment notebook"):
+        check_submission(chapter, book_copy)

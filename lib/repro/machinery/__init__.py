@@ -10,13 +10,18 @@ Modules, each importable on its own:
 - ``records``    runs at another preset (paper scale) kept in ``data/records/``
 - ``book``       building the book: every notebook executed, then rendered by Jupyter Book
 - ``sphinxext``  the Sphinx directives of the book's pages (claims table, dashboard, reading list)
-- ``assign``     classroom assignments from a chapter's exercises, graded with otter-grader
+- ``assign``     classroom assignments from a chapter's exercises (otter-grader): the handout,
+                 the student's environment (the library's wheel) and the autograder
+- ``handout``    MyST exercise text as plain Jupyter markdown, for the handout
+- ``grading``    grading a class: each submission in a sandbox, in parallel, grades as CSV
+- ``sandbox``    the bubblewrap sandbox and resource limits a submission runs under
+- ``testing``    ``disabled``: the library's own implementation switched off in a hidden test
 - ``cli``        the ``repro`` command
 
 The machinery sits on top of the science: it may import ``repro.paths`` and ``repro.Diverged``,
 and no science module imports the machinery. Only the names below are re-exported, the ones a
 notebook or a script needs; ``records``, ``book``, ``sphinxext`` (which pulls in Sphinx),
-``assign`` and ``cli`` are imported from their modules where they are used.
+``assign``, ``grading`` and ``cli`` are imported from their modules where they are used.
 """
 
 from repro.machinery.chapters import BadInput, Chapter, all_chapters, find_chapter

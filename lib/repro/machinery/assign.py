@@ -190,6 +190,12 @@ def _stored(tree: ast.AST) -> set[str]:
             and isinstance(n.ctx, (ast.Store, ast.Del))}
 
 
+def _arguments(tree: ast.AST) -> set[str]:
+    """Parameters of the functions and lambdas a test defines: its own names, not the
+    student's."""
+    return {a.arg for a in ast.walk(tree) if isinstance(a, ast.arg)}
+
+
 def _parse(source: str, where: str) -> ast.Module:
     try:
         return ast.parse(source)
@@ -202,7 +208,8 @@ def stub_for(question: Question, where: str = NOTEBOOK) -> str:
     """The student's starting code: each name the tests read from the solution, as ``...``."""
     solution = [c for c in question.cells(SOLUTION) if c.cell_type == "code"]
     tests = [_parse(c.source, where) for c in question.tests]
-    wanted = set().union(*(_loaded(t) - _stored(t) for t in tests)) if tests else set()
+    wanted = set().union(*(_loaded(t) - _stored(t) - _arguments(t) for t in tests)) \
+        if tests else set()
     lines: list[str] = []
     for cell in solution:
         tree = _parse(cell.source, where)
@@ -218,7 +225,18 @@ def stub_for(question: Question, where: str = NOTEBOOK) -> str:
             if name in wanted:
                 lines.append(f"{name} = ...")
                 wanted.discard(name)
+    statement = "\n".join(c.source for c in question.prompt if c.cell_type == "markdown")
+    unnamed = [n for n in _stub_names(lines) if not re.search(rf"\b{re.escape(n)}\b", statement)]
+    if unnamed:
+        raise BadInput(f"{where}: the tests of {question.name!r} read {', '.join(unnamed)} from "
+                       f"the solution, but the exercise never names it; name it in the "
+                       f"statement, or test without it")
     return "\n".join(["# Your answer: replace each ... below.", *lines]).rstrip() + "\n"
+
+
+def _stub_names(lines: list[str]) -> list[str]:
+    return [m.group(1) for line in lines
+            if (m := re.match(r"^(?:async def |def )?([A-Za-z_]\w*)(?:\(| = \.\.\.)", line))]
 
 
 def exception_test(cell, number: int, where: str = NOTEBOOK) -> str:
@@ -329,14 +347,109 @@ def build_master(chapter: Chapter) -> nbformat.NotebookNode:
     return master
 
 
+# ---- the student's handout --------------------------------------------------------------------
+
+PARAMETERS = "parameters"  # the runner's tag; a handout keeps only the values, untagged
+RUNNER_NAMES = ("preset", "metrics_path")
+
+
+def _plain_parameters(cell):
+    """The runner's parameters cell as plain assignments, or None when nothing is left."""
+    kept = []
+    for line in cell.source.splitlines():
+        code = line.split("#", 1)[0].rstrip()
+        match = re.match(r"^([A-Za-z_]\w*)\s*(?::\s*\w+)?\s*=\s*(.+)$", code)
+        if match and match.group(1) not in RUNNER_NAMES:
+            kept.append(f"{match.group(1)} = {match.group(2).strip()}")
+    if not kept:
+        return None
+    cell = copy.deepcopy(cell)
+    cell.source = "\n".join(kept)
+    cell.metadata.pop("tags", None)
+    return cell
+
+
+def _title(chapter: Chapter) -> str:
+    index = chapter.folder / "index.md"
+    if index.exists():
+        for line in index.read_text().splitlines():
+            if line.startswith("# "):
+                return line[2:].strip()
+    return chapter.slug
+
+
+def student_intro(chapter: Chapter, questions: list[Question]) -> str:
+    points = sum(float(q.config["points"]) for q in questions)
+    return "\n".join([
+        f"# Exercises: {_title(chapter)}",
+        "",
+        f"{len(questions)} exercises, {points:g} points. Each exercise says which names to "
+        f"define; the cell after it starts them as `...`. Replace each `...` with your answer "
+        f"(add cells of your own as you like), then run the `grader.check(...)` cell below it:",
+        "",
+        "- it runs the **public tests** and says what is wrong, without giving the answer away;",
+        "- **hidden tests** run only when your notebook is graded: they call your code on fresh "
+        "inputs, so an answer that is right only for the public test loses their points, and "
+        "a function the exercise asks you to write must not call the library's own version;",
+        "- run the first code cell first (it loads the tests), and before you hand in, run "
+        "*Kernel > Restart Kernel and Run All Cells*: grading runs your notebook from top to "
+        "bottom in a fresh kernel, with a time limit and no network.",
+        "",
+        f"Keep the file name `{NOTEBOOK}`, and do not rename the names the exercises ask for.",
+        "The last cell exports your notebook for submission, if your teacher asks for that.",
+    ])
+
+
+def make_handout(student: nbformat.NotebookNode, chapter: Chapter,
+                 questions: list[Question]) -> nbformat.NotebookNode:
+    """otter's student notebook, made readable in plain Jupyter: MyST converted to markdown, an
+    intro for students, the runner's cells gone."""
+    from repro.machinery.handout import References, to_markdown
+
+    bib = chapter.folder.parent.parent / "book" / "references.bib"
+    try:
+        references = References.from_bib(bib) if bib.exists() else References()
+    except ImportError:  # pybtex comes with the book's packages; keys are readable enough
+        references = References()
+    cells, number, intro_done = [], 0, False
+    for cell in student.cells:
+        if PARAMETERS in cell.get("metadata", {}).get("tags", []):
+            cell = _plain_parameters(cell)
+            if cell is None:
+                continue
+        elif cell.cell_type == "markdown":
+            if not intro_done and cell.source.lstrip().startswith("# "):
+                cell.source, intro_done = student_intro(chapter, questions), True
+            else:
+                found = len(_EXERCISE.findall(cell.source))
+                cell.source = to_markdown(cell.source, references,
+                                          number + 1 if found else None)
+                number += found
+                if not cell.source.strip():
+                    continue
+        cells.append(cell)
+    intro = next((c for c in cells if c.cell_type == "markdown"
+                  and c.source.startswith("# Exercises:")), None)
+    if intro is None:
+        intro = nbformat.v4.new_markdown_cell(student_intro(chapter, questions))
+    else:
+        cells.remove(intro)
+    student.cells = [intro, *cells]  # the intro first, before otter's set-up cell
+    return student
+
+
 # ---- assign ----------------------------------------------------------------------------------
+
+MANIFEST = ".repro-assignment.json"  # what `repro assign` wrote into a folder, and only that
+
 
 @dataclass(frozen=True)
 class Assignment:
     folder: Path
     student: Path  # the notebook to hand out
     solutions: Path  # the autograder's copy, with solutions
-    autograder: Path  # the zip file `otter run` / `repro grade --autograder` takes
+    autograder: Path  # the zip file `repro grade --autograder` (and otter) take
+    requirements: Path  # what a student installs: the library's wheel and its dependencies
     questions: tuple[tuple[str, float, int], ...]  # (name, points, hidden tests)
 
 
@@ -346,147 +459,139 @@ def _otter(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
                           capture_output=True, text=True)
 
 
-def assign(chapter: Chapter, out: Path) -> Assignment:
-    """Write the student notebook and the autograder bundle of a chapter into ``out``."""
+def build_wheel(into: Path) -> Path:
+    """A wheel of the library alone (``lib/repro``): no chapters, no solutions, no tests."""
+    from repro import paths
+
+    root = paths.root()
+    into.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="repro-wheel-") as tmp:
+        source = Path(tmp) / "src"
+        source.mkdir()
+        shutil.copy2(root / "pyproject.toml", source)
+        shutil.copy2(root / "README.md", source)
+        shutil.copytree(root / "lib", source / "lib",
+                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+                               "--no-build-isolation", "--quiet", "-w", str(into), str(source)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError("building the library's wheel failed:\n" + done.stderr[-2000:])
+    wheels = sorted(into.glob("repro_book-*.whl"))
+    if not wheels:
+        raise RuntimeError(f"pip wrote no wheel into {into}")
+    return wheels[-1]
+
+
+def _torch_requirement() -> str:
+    import torch
+
+    return f"torch=={torch.__version__.split('+')[0]}"
+
+
+def _claim(out: Path, force: bool) -> list[str]:
+    """Files of an earlier assignment in ``out`` (to replace); refuses a folder of someone
+    else's files unless ``force``, which then only writes over the names it writes itself."""
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"{out} is a file; --out takes a folder")
+    if not out.exists() or not any(out.iterdir()):
+        return []
+    manifest = out / MANIFEST
+    if manifest.is_file():
+        try:
+            return [str(f) for f in json.loads(manifest.read_text())["files"]]
+        except (ValueError, KeyError, TypeError):
+            raise BadInput(f"{manifest} is damaged; remove it or choose another --out") from None
+    if not force:
+        raise BadInput(f"{out} is not empty and was not written by `repro assign`; choose "
+                       f"another --out, or pass --force to write the assignment's files there "
+                       f"(nothing else in the folder is touched)")
+    return []
+
+
+def _student_readme(chapter: Chapter, wheel: str) -> str:
+    return "\n".join([
+        f"# Exercises: {_title(chapter)}", "",
+        "Set up once (Python 3.10 or newer), in this folder:", "",
+        "```bash",
+        "python3 -m venv .venv",
+        ".venv/bin/pip install -r requirements.txt",
+        f".venv/bin/jupyter lab {NOTEBOOK}    # or: jupyter notebook {NOTEBOOK}",
+        "```", "",
+        f"`requirements.txt` installs the book's library (`{wheel}`, in this folder) with what "
+        f"it needs, and otter-grader, which runs the public tests in the notebook. Work in "
+        f"`{NOTEBOOK}`, keep its name, and hand it in as your teacher says.", ""])
+
+
+def assign(chapter: Chapter, out: Path, *, force: bool = False, pdf: bool = False) -> Assignment:
+    """Write the student's handout and the autograder of a chapter's exercises into ``out``.
+
+    ``out/student/``: the notebook, the library's wheel, requirements.txt and a README;
+    ``out/autograder/``: otter's autograder zip (which installs the same library) and the
+    notebook with solutions. A folder that holds anything else is refused unless ``force``;
+    only the files of an earlier assignment (listed in its manifest) are ever replaced.
+    """
     master = build_master(chapter)
     _, questions = parse_exercises(read_exercises(chapter))
     out = Path(out).resolve()
-    if out.exists() and not out.is_dir():
-        raise BadInput(f"{out} is a file; --out takes a folder")
-    if out.exists() and any(out.iterdir()):
-        if not (out / "student").is_dir() and not (out / "autograder").is_dir():
-            raise BadInput(f"{out} exists and is not an assignment folder; choose another --out")
-        shutil.rmtree(out)
+    previous = _claim(out, force)
     with tempfile.TemporaryDirectory(prefix="repro-assign-") as tmp:
-        path = Path(tmp) / NOTEBOOK
+        tmp = Path(tmp)
+        wheel = build_wheel(tmp / "wheel")
+        shutil.copy2(wheel, tmp / wheel.name)
+        config = yaml.safe_load(master.cells[0].source.split("\n", 1)[1])
+        # otter's autograder environment (Gradescope, `otter grade` in Docker) installs these,
+        # from the folder the zip is unpacked in; the wheel travels in the zip's files/
+        config["requirements"] = [_torch_requirement(), f"./files/{wheel.name}"]
+        config["files"] = [wheel.name]
+        config["python_version"] = f"{sys.version_info.major}.{sys.version_info.minor}"
+        config["export_cell"] = {"pdf": bool(pdf), "force_save": False,
+                                 "instructions": "Export your notebook for submission (only "
+                                                 "if your teacher asks for it)."}
+        master.cells[0].source = "# ASSIGNMENT CONFIG\n" + yaml.safe_dump(config,
+                                                                           sort_keys=False)
+        path = tmp / NOTEBOOK
         nbformat.write(master, path)
-        done = _otter("assign", "--no-run-tests", "--no-pdfs", str(path), str(out), cwd=Path(tmp))
+        done = _otter("assign", "--no-run-tests", "--no-pdfs", str(path), "result", cwd=tmp)
         if done.returncode != 0:
             raise RuntimeError("otter assign failed:\n" + (done.stdout + done.stderr)[-4000:])
-    zips = sorted((out / "autograder").glob("*-autograder_*.zip"))
-    if not zips:
-        raise RuntimeError(f"otter assign wrote no autograder zip into {out / 'autograder'}")
-    autograder = out / "autograder" / "autograder.zip"
-    zips[-1].rename(autograder)
-    student = out / "student" / NOTEBOOK
-    _stamp(student, chapter)
-    _stamp(out / "autograder" / NOTEBOOK, chapter)
-    return Assignment(out, student, out / "autograder" / NOTEBOOK, autograder,
+        result = tmp / "result"
+        zips = sorted((result / "autograder").glob("*-autograder_*.zip"))
+        if not zips:
+            raise RuntimeError("otter assign wrote no autograder zip")
+        student = nbformat.read(result / "student" / NOTEBOOK, as_version=4)
+        student = make_handout(student, chapter, questions)
+        _stamp(student, chapter)
+        solutions = nbformat.read(result / "autograder" / NOTEBOOK, as_version=4)
+        _stamp(solutions, chapter)
+        requirements = [_torch_requirement(), f"./{wheel.name}", "jupyterlab>=4,<5"]
+        staged = tmp / "staged"
+        files = {
+            f"student/{NOTEBOOK}": nbformat.writes(student),
+            "student/requirements.txt": "\n".join(requirements) + "\n",
+            "student/README.md": _student_readme(chapter, wheel.name),
+            f"autograder/{NOTEBOOK}": nbformat.writes(solutions),
+        }
+        for name, text in files.items():
+            (staged / name).parent.mkdir(parents=True, exist_ok=True)
+            (staged / name).write_text(text)
+        shutil.copy2(wheel, staged / "student" / wheel.name)
+        shutil.copy2(zips[-1], staged / "autograder" / "autograder.zip")
+        written = sorted(str(p.relative_to(staged)) for p in staged.rglob("*") if p.is_file())
+        for name in previous:  # the earlier assignment's files, and nothing else
+            old = out / name
+            if old.is_file() and old.resolve().is_relative_to(out):
+                old.unlink()
+        for name in written:
+            target = out / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(staged / name, target)
+        (out / MANIFEST).write_text(json.dumps({"chapter": chapter.slug, "files": written},
+                                               indent=1) + "\n")
+    return Assignment(out, out / "student" / NOTEBOOK, out / "autograder" / NOTEBOOK,
+                      out / "autograder" / "autograder.zip", out / "student" / "requirements.txt",
                       tuple((q.name, float(q.config["points"]), q.hidden) for q in questions))
 
 
-def _stamp(path: Path, chapter: Chapter) -> None:
-    nb = nbformat.read(path, as_version=4)
+def _stamp(nb, chapter: Chapter) -> None:
     nb.metadata[META_KEY] = {"chapter": chapter.slug, "notebook": NOTEBOOK}
-    nbformat.write(nb, path)
-
-
-# ---- grade -----------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Score:
-    question: str
-    score: float
-    possible: float
-    passed: int  # test cases passed, hidden ones included
-    tests: int
-    failures: tuple = ()  # the failed test cases: {"hidden", "passed", "message"}
-
-
-@dataclass(frozen=True)
-class Grade:
-    submission: Path
-    scores: tuple[Score, ...]
-
-    @property
-    def total(self) -> float:
-        return sum(s.score for s in self.scores)
-
-    @property
-    def possible(self) -> float:
-        return sum(s.possible for s in self.scores)
-
-    def table(self) -> str:
-        width = max([len("question"), *(len(s.question) for s in self.scores)])
-        lines = [f"{'question':<{width}}  {'score':>6}  {'of':>5}  tests passed",
-                 f"{'-' * width}  {'-' * 6}  {'-' * 5}  ------------"]
-        lines += [f"{s.question:<{width}}  {_num(s.score):>6}  {_num(s.possible):>5}  "
-                  f"{s.passed} of {s.tests}" for s in self.scores]
-        lines.append(f"{'total':<{width}}  {_num(self.total):>6}  {_num(self.possible):>5}")
-        return "\n".join(lines)
-
-
-def _num(x: float) -> str:
-    return f"{x:g}" if x == round(x, 2) else f"{x:.2f}"
-
-
-def check_submission(chapter: Chapter, path: Path) -> nbformat.NotebookNode:
-    """Refuse anything but a notebook of this chapter's assignment (one line, BadInput)."""
-    path = Path(path)
-    if not path.is_file():
-        raise BadInput(f"no such file: {path}")
-    if path.suffix != ".ipynb":
-        raise BadInput(f"{path} is not a notebook (.ipynb)")
-    try:
-        nb = nbformat.read(path, as_version=4)
-    except Exception:  # noqa: BLE001 - any unreadable file gets the same one-line refusal
-        raise BadInput(f"{path} is not a notebook (it does not read as Jupyter JSON)") from None
-    meta = nb.metadata.get(META_KEY, {})
-    got = meta.get("chapter") if isinstance(meta, dict) else None
-    if got is None:
-        raise BadInput(f"{path} is not an assignment notebook (no {META_KEY}.chapter in its "
-                       f"metadata; hand out the one `repro assign` writes)")
-    if got != chapter.slug:
-        raise BadInput(f"{path} is a notebook of chapter {got!r}, not of {chapter.slug!r}")
-    return nb
-
-
-def grade(chapter: Chapter, submission: Path, autograder: Path | None = None) -> Grade:
-    """Run otter's autograder (no container) on one submission; returns per-question scores.
-
-    Without ``autograder``, the bundle is built afresh from the chapter's exercises notebook.
-    """
-    check_submission(chapter, submission)
-    submission = Path(submission).resolve()
-    with tempfile.TemporaryDirectory(prefix="repro-grade-") as tmp:
-        if autograder is None:
-            autograder = assign(chapter, Path(tmp) / "assignment").autograder
-        elif not Path(autograder).is_file() or Path(autograder).suffix != ".zip":
-            raise BadInput(f"{autograder} is not an autograder zip file")
-        results = Path(tmp) / "results.json"
-        done = subprocess.run([sys.executable, "-c", _DRIVER, str(submission),
-                               str(Path(autograder).resolve()), str(results)], cwd=tmp,
-                              capture_output=True, text=True,
-                              env=dict(os.environ, PYTHONWARNINGS="ignore"))
-        if done.returncode != 0 or not results.exists():
-            raise RuntimeError("otter run failed:\n" + (done.stdout + done.stderr)[-4000:])
-        data = json.loads(results.read_text())
-    if data["error"]:
-        raise RuntimeError(f"grading {submission.name} failed: {data['error']}")
-    order = [q.name for q in parse_exercises(read_exercises(chapter))[1]]
-    scores = sorted(_scores(data), key=lambda s: order.index(s.question)
-                    if s.question in order else len(order))  # the notebook's order
-    return Grade(submission, tuple(scores))
-
-
-# Runs otter's non-container grader and writes what `grade` needs as JSON (otter prints a lot).
-_DRIVER = """
-import json, sys
-from otter.run import main
-submission, autograder, out = sys.argv[1:4]
-results = main(submission, autograder=autograder, output_dir=None, no_logo=True)
-error = results.catastrophic_error
-data = {"error": None if error is None else f"{type(error).__name__}: {error}", "questions": [
-    {"name": name, "score": float(tf.score), "possible": float(tf.possible),
-     "cases": [{"hidden": bool(r.test_case.hidden), "passed": bool(r.passed), "message": r.message}
-               for r in tf.test_case_results]}
-    for name, tf in results.results.items()]}
-open(out, "w").write(json.dumps(data))
-"""
-
-
-def _scores(data: dict) -> tuple[Score, ...]:
-    return tuple(Score(q["name"], q["score"], q["possible"],
-                       sum(c["passed"] for c in q["cases"]), len(q["cases"]),
-                       tuple(c for c in q["cases"] if not c["passed"]))
-                 for q in data["questions"])

@@ -94,71 +94,121 @@ def cmd_assign(args) -> int:
     chapter = find_chapter(args.chapter)
     out = Path(args.out) if args.out else paths.root() / "_build" / "assignments" / chapter.slug
     try:
-        done = assign(chapter, out)
-    except RuntimeError as error:  # otter failed: say so, without a traceback
+        done = assign(chapter, out, force=args.force, pdf=args.pdf)
+    except RuntimeError as error:  # otter or pip failed: say so, without a traceback
         print(f"repro: {error}", file=sys.stderr)
         return EXIT_FAILED
     print(f"assignment for {chapter.slug} in {done.folder}")
-    print(f"  hand out:   {done.student}")
-    print(f"  grade with: {done.autograder}  (repro grade {chapter.slug} SUBMISSION "
-          f"--autograder {done.autograder})")
+    print(f"  hand out:   {done.student.parent}/  (the notebook, the library's wheel, "
+          f"requirements.txt, README.md)")
+    print(f"  grade with: repro grade {chapter.slug} SUBMISSIONS --autograder {done.autograder}")
     print(f"  solutions:  {done.solutions}")
     for name, points, hidden in done.questions:
         print(f"  {name}: {points:g} point(s), {hidden} hidden test(s)")
     if not args.no_check:
-        from repro.machinery.assign import grade
+        import tempfile
 
-        try:
-            result = grade(chapter, done.solutions, done.autograder)
-        except RuntimeError as error:
-            print(f"repro: {error}", file=sys.stderr)
-            return EXIT_FAILED
-        if result.total != result.possible:
-            print(result.table())
-            print(f"repro: the solutions score {result.total:g} of {result.possible:g}",
-                  file=sys.stderr)
-            return EXIT_FAILED
-        print(f"  checked: the solutions score full marks ({result.possible:g} points)")
+        from repro.machinery.grading import grade_batch
+        from repro.machinery.sandbox import bubblewrap
+
+        with tempfile.TemporaryDirectory(prefix="repro-check-") as tmp:
+            # the solutions are the teacher's own code: sandboxed where a sandbox exists
+            batch = grade_batch(chapter, [done.solutions], done.autograder, Path(tmp) / "grades",
+                                isolate=bubblewrap() is not None, timeout=args.timeout)
+            result = batch.results[0]
+            total, possible = result.total(batch.autograder), batch.rows()[0]["possible"]
+            if result.status != "graded" or f"{total:g}" != possible:
+                print((Path(tmp) / "grades" / "feedback" / f"{batch.students[0]}.md").read_text())
+                print(f"repro: the solutions score {total:g} of {possible} ({result.status}"
+                      f"{': ' + result.reason if result.reason else ''})", file=sys.stderr)
+                return EXIT_FAILED
+        print(f"  checked: the solutions score full marks ({possible} points) in "
+              f"{result.seconds:.0f} s; grade with a --timeout well above that")
     return 0
 
 
 def cmd_grade(args) -> int:
-    from repro.machinery.assign import check_submission, grade
+    from repro.machinery.grading import DEFAULT_TIMEOUT, default_out, grade_batch
+    from repro.machinery.sandbox import Limits
 
     chapter = find_chapter(args.chapter)
-    submissions: list[Path] = []
-    for item in map(Path, args.submission):
-        found = sorted(item.glob("*.ipynb")) if item.is_dir() else [item]
-        if item.is_dir() and not found:
-            raise BadInput(f"{item} holds no notebooks")
-        submissions += found
-    for path in submissions:  # refuse bad input before grading anything
-        check_submission(chapter, path)
-    autograder = Path(args.autograder) if args.autograder else None
-    if autograder is not None and (autograder.suffix != ".zip" or not autograder.is_file()):
-        raise BadInput(f"{autograder} is not an autograder zip file")
-    results = []
-    for path in submissions:
-        try:
-            result = grade(chapter, path, autograder)
-        except RuntimeError as error:
-            print(f"repro: {path}: {error}", file=sys.stderr)
-            return EXIT_FAILED
-        results.append(result)
-        print(f"{path}")
-        print(result.table())
+    if args.docker:
+        return _grade_in_docker(chapter, args)
+    if args.timeout is not None and args.timeout <= 0:
+        raise BadInput("--timeout must be a positive number of seconds")
+    if args.memory <= 0:
+        raise BadInput("--memory must be a positive number of GiB")
+    out = Path(args.out) if args.out else default_out(chapter, Path.cwd())
+    import tempfile
+
+    scratch = tempfile.TemporaryDirectory(prefix="repro-grade-")
+    if args.autograder:
+        autograder = Path(args.autograder)
+    else:  # built afresh from the chapter's exercises
+        from repro.machinery.assign import assign
+
+        autograder = assign(chapter, Path(scratch.name) / "assignment").autograder
+    limits = Limits(memory_bytes=int(args.memory * (1 << 30)))
+    if args.no_sandbox:
+        print("repro: --no-sandbox: student code runs as you, with your files and the network",
+              file=sys.stderr)
+    width = 0
+
+    def show(i, result):
+        nonlocal width
+        width = max(width, len(result.student))
+        line = f"  {result.student:<{width}}  {result.status:<11}"
+        if result.tests:
+            total = sum(t["points"] for t in result.tests if t["passed"])
+            possible = sum(t["points"] for t in result.tests)
+            line += f" {total:g} of {possible:g}"
+        if result.reason:
+            line += f"  ({result.reason})"
+        print(line, flush=True)
         if args.verbose:
-            for score in result.scores:
-                for case in score.failures:
-                    kind = "hidden" if case["hidden"] else "public"
-                    print(f"  {score.question} ({kind} test): {case['message'].strip()}")
-        print()
-    if len(results) > 1:
-        width = max(len(str(r.submission.name)) for r in results)
-        print("summary")
-        for r in results:
-            print(f"  {str(r.submission.name):<{width}}  {r.total:g} of {r.possible:g}")
+            for t in result.tests:
+                if not t["passed"] and not t["hidden"] and t["message"]:
+                    print(f"      {t['question']} public test {t['number']}: "
+                          f"{t['message'].strip()}")
+
+    try:
+        batch = grade_batch(chapter, [Path(s) for s in args.submission], autograder, out,
+                            jobs=args.jobs, timeout=args.timeout or DEFAULT_TIMEOUT,
+                            limits=limits, isolate=not args.no_sandbox, on_result=show)
+    except KeyboardInterrupt:
+        print(f"repro: interrupted; the grades so far are in {out / 'grades.csv'}",
+              file=sys.stderr)
+        return 130
+    finally:
+        scratch.cleanup()
+    counts: dict[str, int] = {}
+    for row in batch.rows():
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    print(f"{len(batch.paths)} submission(s): " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    print(f"grades:   {batch.out / 'grades.csv'}")
+    print(f"feedback: {batch.out / 'feedback'}/  (one file per student: public tests only)")
     return 0
+
+
+def _grade_in_docker(chapter, args) -> int:
+    """otter's own container grading, for a teacher with Docker: no sandbox of ours needed."""
+    import shutil
+    import subprocess
+
+    if not args.autograder:
+        raise BadInput("--docker needs --autograder (the autograder.zip that `repro assign` wrote)")
+    if shutil.which("docker") is None or subprocess.run(
+            ["docker", "info"], capture_output=True).returncode != 0:
+        raise BadInput("--docker needs a running Docker engine (`docker info` fails here); "
+                       "without it, grade in the bubblewrap sandbox (the default)")
+    out = Path(args.out) if args.out else Path.cwd() / "grades" / chapter.slug / "docker"
+    out.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "otter", "grade", "-a", str(args.autograder), "-o", str(out),
+               "--ext", "ipynb", "--no-network", "--timeout",
+               str(int(args.timeout or 300)), "--containers", str(args.jobs or 1),
+               *map(str, args.submission)]
+    print("running:", " ".join(command))
+    return subprocess.run(command).returncode
 
 
 def cmd_record(args) -> int:
@@ -227,16 +277,38 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("assign", help="a chapter's exercises as an assignment (otter-grader)")
     p.add_argument("chapter", help="chapter slug (see `repro list`)")
     p.add_argument("--out", help="folder (default: _build/assignments/<chapter>)")
+    p.add_argument("--force", action="store_true",
+                   help="write into a non-empty folder that `repro assign` did not make (only "
+                   "the assignment's own files are written; nothing is deleted)")
+    p.add_argument("--pdf", action="store_true",
+                   help="the export cell makes a PDF too, for grading by hand (needs LaTeX)")
+    p.add_argument("--timeout", type=float, default=600,
+                   help="seconds for grading the solutions (default 600)")
     p.add_argument("--no-check", action="store_true",
                    help="skip grading the solutions (which must score full marks)")
     p.set_defaults(func=cmd_assign)
 
-    p = sub.add_parser("grade", help="grade filled-in notebooks of a chapter's assignment")
+    p = sub.add_parser("grade", help="grade a class's notebooks, each in a sandbox; writes "
+                       "grades.csv and one feedback file per student")
     p.add_argument("chapter", help="chapter slug (see `repro list`)")
-    p.add_argument("submission", nargs="+", help="a notebook, or a folder of notebooks")
+    p.add_argument("submission", nargs="+",
+                   help="notebooks, or folders of them (or of one folder per student)")
     p.add_argument("--autograder", help="the autograder.zip that `repro assign` wrote "
-                   "(default: build it afresh from the chapter's exercises)")
-    p.add_argument("-v", "--verbose", action="store_true", help="print why each test failed")
+                   "(default: built afresh from the chapter's exercises)")
+    p.add_argument("--out", help="a new folder for the grades (default: "
+                   "grades/<chapter>/<time>/)")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="submissions graded at once (default: cores)")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="seconds per submission, its cells and the tests (default 300)")
+    p.add_argument("--memory", type=float, default=4,
+                   help="GiB of address space per process of a submission (default 4)")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="grade without bubblewrap: only for submissions you trust")
+    p.add_argument("--docker", action="store_true",
+                   help="grade with otter's Docker containers instead (needs Docker)")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="print why each public test failed (hidden tests never)")
     p.set_defaults(func=cmd_grade)
     return parser
 
