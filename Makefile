@@ -5,12 +5,17 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: book student-book test clean
+# Debian packages the tests need: bubblewrap, the sandbox that `repro grade` runs submissions in.
+# As root (CI) they are installed; anyone else is told in one line what to install.
+SYSTEM_PACKAGES := bubblewrap
+SYSTEM_COMMANDS := bwrap
+
+.PHONY: book student-book test clean system-packages
 
 $(BIN)/repro: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[book,test]"
 	@touch $@
 
 book: $(BIN)/repro
@@ -19,7 +24,17 @@ book: $(BIN)/repro
 student-book: $(BIN)/repro
 	$(BIN)/repro book --preset quick --student
 
-test: $(BIN)/repro
+system-packages:
+	@missing=""; for c in $(SYSTEM_COMMANDS); do command -v $$c >/dev/null || missing="$$missing $$c"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
+	  else \
+	    echo "make: install the Debian packages '$(SYSTEM_PACKAGES)' first (sudo apt-get install $(SYSTEM_PACKAGES)); missing:$$missing" >&2; exit 1; \
+	  fi; \
+	fi
+
+test: $(BIN)/repro system-packages
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
