@@ -361,3 +361,23 @@ def test_read_autograder_and_student_ids(assignment):
         assert abs(sum(c.points for c in cases) - float(q.config["points"])) < 1e-9
     assert student_id(Path("class/alice/exercises.ipynb")) == "alice"
     assert student_id(Path("class/Bob Smith_123_exercises.ipynb")) == "Bob_Smith_123_exercises"
+
+
+def test_without_a_sandbox_grading_is_refused_unless_asked(assignment, tmp_path, monkeypatch):
+    import repro.machinery.grading as grading
+    from repro.machinery.chapters import BadInput
+
+    chapter = find_chapter(SLUG, ROOT)
+    zip_path = assignment / "autograder" / "autograder.zip"
+    monkeypatch.setattr(grading, "bubblewrap", lambda: None)
+    with pytest.raises(BadInput, match="--no-sandbox only if you trust every submission"):
+        grading.grade_batch(chapter, [assignment / "autograder" / "exercises.ipynb"], zip_path,
+                            tmp_path / "refused")
+    assert not (tmp_path / "refused").exists()  # nothing written
+    monkeypatch.undo()
+    done = run_repro("grade", SLUG, str(assignment / "autograder" / "exercises.ipynb"),
+                     "--autograder", str(zip_path), "--out", str(tmp_path / "open"),
+                     "--no-sandbox")
+    assert done.returncode == 0 and "runs as you" in done.stderr, done.stderr
+    row = next(csv.DictReader((tmp_path / "open" / "grades.csv").open()))
+    assert row["status"] == "graded" and row["total"] == "7"

@@ -636,11 +636,14 @@ def grade_batch(chapter: Chapter, items: list[Path], autograder_zip: Path, out: 
         with tempfile.TemporaryDirectory(prefix="repro-worker-") as tmp:
             answer = Path(tmp) / "result.json"
             spec["scratch"] = tmp
-            process = subprocess.Popen(
-                [sys.executable, "-m", "repro.machinery.grading", str(answer)],
-                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                start_new_session=True, env=dict(os.environ, PYTHONWARNINGS="ignore"))
-            with lock:
+            with lock:  # an interrupt either sees this worker or stops it from starting
+                if stopping.is_set():
+                    return Result(str(paths[i]), students[i], INTERRUPTED,
+                                  "grading was interrupted")
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "repro.machinery.grading", str(answer)],
+                    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                    start_new_session=True, env=dict(os.environ, PYTHONWARNINGS="ignore"))
                 running[i] = process
             try:
                 _, stderr = process.communicate(json.dumps(spec).encode(), timeout=timeout + 120)
@@ -679,8 +682,8 @@ def grade_batch(chapter: Chapter, items: list[Path], autograder_zip: Path, out: 
         for future in as_completed(futures):
             keep(futures[future], future.result())
     except KeyboardInterrupt:
-        stopping.set()
         with lock:
+            stopping.set()
             for process in running.values():
                 _kill(process)
         pool.shutdown(wait=True, cancel_futures=True)
