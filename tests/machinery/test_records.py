@@ -54,8 +54,9 @@ def test_a_paper_run_becomes_a_record_checked_again_from_its_metrics(committed_b
     text = _record_section(claims, record)
     assert "Recorded run at the `paper` preset" in text
     # 'ordered' holds in the run; 'big-only' is a paper claim whose metric the run never wrote
-    assert "| a is below b. |" in text and "**pass**" in text and "**FAIL**" in text
-    assert "| x stays under" in text and "*not run*" in text      # a quick-only claim
+    assert '<span class="repro-statement">a is below b.</span>' in text
+    assert "✓</span> pass</span>" in text and "✗</span> FAIL</span>" in text
+    assert "x stays under" in text and "–</span> not run</span>" in text   # a quick-only claim
 
     # a second record of the same preset needs --replace; nothing changes without it
     before = (target / "metrics.json").read_text()

@@ -22,6 +22,11 @@ check is meaningful. Three checks exist:
 A claim may say where its threshold comes from: ``origin: "paper: ..."`` (quote where) or
 ``origin: "ours: ..."`` (why that value; and whether it was chosen after seeing a run).
 
+The tables show ``statement`` and ``paper`` with their common ASCII and Unicode math (``alpha*D``,
+``Delta_m``, ``X_GD → X_nuc``, ``|u|^2``, ``UUᵀ``) typeset as math, and TeX written between
+dollars as it is. ``paper_tex`` (optional, e.g. ``'\\mathbb{E}|u|^2 \\le \\alpha D'``) gives
+the paper's value as TeX outright; it is shown in place of ``paper``.
+
 Controls. ``controls:`` lists deliberate, plausible bugs that the claims must catch: each has an
 ``id``, ``what`` (the bug, in words), ``cell`` (Python run right after the notebook's parameters
 cell, which patches the library or a parameter to plant the bug) and ``must_fail`` (ids of
@@ -30,6 +35,8 @@ claims that must say fail under it). ``repro controls CHAPTER`` runs them.
 Verdicts are ``pass``, ``fail`` and ``not run``. A claim whose presets do not include the run's
 preset is ``not run``; it never passes by default. A claim that should have been measured at this
 preset but whose metric is missing from the run is ``fail``: the experiment did not do its job.
+A failing verdict is shown as a *known failure* when claims.yaml records why it fails at that
+preset, and as *diverged* when the measured value is not finite (``Verdict.status``).
 
 Used by: the runner, `finish` (``notebook``) and the Sphinx extension.
 """
@@ -40,13 +47,18 @@ import ast
 import html
 import math
 import operator
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import yaml
 
 PASS, FAIL, NOT_RUN = "pass", "fail", "not run"
+# how a verdict is shown: a fail is a known failure (claims.yaml says why it fails at the preset)
+# or diverged (the measured value is not finite) when it is one
+KNOWN_FAILURE, DIVERGED = "known failure", "diverged"
+STATUSES = (PASS, FAIL, KNOWN_FAILURE, DIVERGED, NOT_RUN)
 CHECKS = ("ordering", "value", "bound", "paired")
 
 
@@ -67,6 +79,7 @@ class Claim:
     # fail); this records the expectation, so a test notices when the outcome changes either way.
     known_failure: dict = field(default_factory=dict)
     origin: str = ""  # where the threshold comes from: "paper: ..." or "ours: ..."
+    paper_tex: str = ""  # the paper's value as TeX, shown as math in place of ``paper``
 
     @classmethod
     def from_dict(cls, raw: Mapping, source: str = "claims.yaml") -> "Claim":
@@ -106,6 +119,7 @@ class Claim:
             paper=str(raw.get("paper", "")),
             known_failure=dict(raw.get("known_failure") or {}),
             origin=" ".join(str(raw.get("origin", "")).split()),
+            paper_tex=" ".join(str(raw.get("paper_tex", "")).split()),
         )
 
     def describe_check(self) -> str:
@@ -179,12 +193,22 @@ class Verdict:
     verdict: str  # pass, fail, not run
     measured: str  # this run, as text
     detail: str = ""
+    known: bool = False  # a fail that claims.yaml expects at this preset (known_failure)
+    diverged: bool = False  # a fail on a measured value that is not finite
+
+    @property
+    def status(self) -> str:
+        """One of STATUSES: the verdict, with a fail told apart as known failure or diverged."""
+        if self.verdict != FAIL:
+            return self.verdict
+        return KNOWN_FAILURE if self.known else DIVERGED if self.diverged else FAIL
 
     def as_dict(self) -> dict:
         return {
             "id": self.claim.id, "statement": self.claim.statement, "where": self.claim.where,
             "paper": self.claim.paper, "check": self.claim.describe_check(),
             "measured": self.measured, "verdict": self.verdict, "detail": self.detail,
+            "status": self.status,
         }
 
 
@@ -274,7 +298,7 @@ def check_claim(claim: Claim, metrics: Mapping, preset: str) -> Verdict:
     verdict = _check_claim(claim, metrics, preset)
     if verdict.verdict == FAIL and preset in claim.known_failure:
         why = " ".join(str(claim.known_failure[preset]).split())
-        return Verdict(claim, FAIL, verdict.measured, f"expected at {preset}: {why}")
+        return replace(verdict, detail=f"expected at {preset}: {why}", known=True)
     return verdict
 
 
@@ -287,14 +311,29 @@ def _check_claim(claim: Claim, metrics: Mapping, preset: str) -> Verdict:
         return Verdict(claim, FAIL, "—", f"the run recorded no metric {claim.metric!r}")
     try:
         if "paired" in claim.check:
-            return _check_paired(claim, value)
-        if "ordering" in claim.check:
-            return _check_ordering(claim, value)
-        if "value" in claim.check:
-            return _check_value(claim, value)
-        return _check_bound(claim, value, metrics)
+            verdict = _check_paired(claim, value)
+        elif "ordering" in claim.check:
+            verdict = _check_ordering(claim, value)
+        elif "value" in claim.check:
+            verdict = _check_value(claim, value)
+        else:
+            verdict = _check_bound(claim, value, metrics)
     except (TypeError, KeyError) as error:
         return Verdict(claim, FAIL, "—", f"cannot check: {error}")
+    if verdict.verdict == FAIL and not _finite(value):
+        return replace(verdict, diverged=True)
+    return verdict
+
+
+def _finite(value: Any) -> bool:
+    """False when a number anywhere in ``value`` (a number, list or mapping) is NaN or infinite."""
+    if isinstance(value, Mapping):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return all(_finite(v) for v in value)
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return True
 
 
 def _check_ordering(claim: Claim, value: Any) -> Verdict:
@@ -372,6 +411,344 @@ def check_all(chapter: ChapterClaims, metrics: Mapping | None, preset: str) -> l
 
 
 # --- presenting ------------------------------------------------------------------------------
+#
+# One renderer for every verdict table: a chapter's page, the claims dashboard and recorded runs
+# (through the Sphinx extension) and the experiments notebooks (VerdictTable). It writes HTML, so
+# that a notebook's output and a page look the same; the book's stylesheet (book/_static/repro.css)
+# colours the badges, which also read without colour: a symbol, a word, a border of their own.
+
+BADGES = {PASS: ("✓", "pass"), FAIL: ("✗", "FAIL"), KNOWN_FAILURE: ("⚠", "known failure"),
+          DIVERGED: ("∞", "diverged"), NOT_RUN: ("–", "not run")}
+
+
+def badge_html(status: str, title: str = "") -> str:
+    """A verdict's badge: a symbol hidden from screen readers, then the word, in a span of class
+    ``repro-badge repro-<status>`` (``repro-known-failure`` for a known failure)."""
+    icon, word = BADGES[status]
+    hover = f' title="{html.escape(title)}"' if title else ""
+    return (f'<span class="repro-badge repro-{status.replace(" ", "-")}"{hover}>'
+            f'<span class="repro-badge-icon" aria-hidden="true">{icon}</span> {word}</span>')
+
+
+def count_text(statuses: Mapping[str, int]) -> str:
+    """``12 pass, 1 fail, 2 known failures, 3 not run``: known failures and divergences are named
+    only when there are any."""
+    parts = [f"{statuses.get(PASS, 0)} pass", f"{statuses.get(FAIL, 0)} fail"]
+    if n := statuses.get(KNOWN_FAILURE, 0):
+        parts.append(f"{n} known failure" + ("s" if n > 1 else ""))
+    if n := statuses.get(DIVERGED, 0):
+        parts.append(f"{n} diverged")
+    return ", ".join([*parts, f"{statuses.get(NOT_RUN, 0)} not run"])
+
+
+# ASCII and Unicode math in a statement or a paper's value, typeset with MathJax: each word (a run
+# of characters without spaces) that parses as a formula becomes TeX, and so do the words around
+# it joined by operators (``E|u|^2 <= alpha*D``). A word that does not parse stays text, so code
+# names such as ``gap_tol`` and prose are left alone; TeX between dollars is kept as written.
+
+_GREEK = {name: "\\" + name for name in (
+    "alpha beta gamma delta epsilon zeta eta theta kappa lambda mu nu xi pi rho sigma tau phi chi "
+    "psi omega Gamma Delta Theta Lambda Xi Pi Sigma Phi Psi Omega").split()}
+_SYMBOLS = dict(zip("αβγδεζηθκλμνξπρστφχψωΓΔΘΛΞΠΣΦΨΩℓ∇∞∂", (
+    r"\alpha \beta \gamma \delta \varepsilon \zeta \eta \theta \kappa \lambda \mu \nu \xi \pi \rho "
+    r"\sigma \tau \phi \chi \psi \omega \Gamma \Delta \Theta \Lambda \Xi \Pi \sum \Phi \Psi "
+    r"\Omega \ell \nabla \infty \partial").split()))
+_SUPERSCRIPTS = {"²": "2", "³": "3", "¹": "1", "ᵀ": r"\top", "⁻": "-", "⁺": "+"}
+_SUBSCRIPTS = dict(zip("₀₁₂₃₄₅₆₇₈₉ᵢⱼₖₘₙₜ", "0123456789ijkmnt"))
+_NAMES = {"Tr": r"\operatorname{Tr}", "lim": r"\lim", "exp": r"\exp", "log": r"\log",
+          "max": r"\max", "min": r"\min"}
+_OPERATORS = {"→": r"\to", "->": r"\to", "≤": r"\le", "<=": r"\le", "≥": r"\ge", ">=": r"\ge",
+              "<": "<", ">": ">", "=": "=", "≈": r"\approx", "±": r"\pm", "+-": r"\pm", "+": "+",
+              "−": "-", "-": "-", "×": r"\times", "·": r"\cdot", "/": "/", "~": r"\sim"}
+_NUMBER = re.compile(r"[-−]?\d+(?:\.\d+)?(?:[eE][-+−]?\d+)?")
+_INNER = re.compile(r"([-+−=→,/])")          # operators inside braces or parentheses
+
+
+def _number_tex(text: str) -> str:
+    mantissa, _, exponent = text.replace("−", "-").lower().partition("e")
+    if not exponent:
+        return mantissa
+    power = f"10^{{{int(exponent)}}}"
+    if float(mantissa) in (1.0, -1.0):
+        return ("-" if mantissa.startswith("-") else "") + power
+    return f"{mantissa} \\times {power}"
+
+
+def _closing(s: str, i: int, opening: str, closing: str) -> int:
+    """The index of the bracket that closes the one at ``s[i]``, or -1."""
+    depth = 0
+    for j in range(i, len(s)):
+        depth += (s[j] == opening) - (s[j] == closing)
+        if depth == 0:
+            return j
+    return -1
+
+
+def _inner(s: str) -> tuple[str, bool] | None:
+    """Formula inside braces or parentheses: words joined by operators with no spaces."""
+    pieces, levels = [], []
+    for k, piece in enumerate(_INNER.split(s)):
+        if k % 2:
+            pieces.append(_OPERATORS.get(piece, piece))
+        elif piece:
+            parsed = _formula(piece)
+            if parsed is None:
+                return None
+            pieces.append(parsed[0])
+            levels.append(parsed[1])
+    return " ".join(pieces), True in levels or ("weak" if "weak" in levels else False)
+
+
+def _script(s: str, i: int) -> tuple[str, int] | None:
+    """The argument of ``_`` or ``^`` at ``s[i]``: a braced or parenthesized formula, ``T``
+    (transpose), digits, a word or a symbol; and where it ends."""
+    if i >= len(s):
+        return None
+    if s[i] in "{(":
+        end = _closing(s, i, s[i], "}" if s[i] == "{" else ")")
+        inner = _inner(s[i + 1:end]) if end > i else None
+        if inner is None:
+            return None
+        return (inner[0] if s[i] == "{" else f"({inner[0]})"), end + 1
+    if s[i] in _SYMBOLS:
+        return _SYMBOLS[s[i]], i + 1
+    word = re.match(r"\d+|[A-Za-z]+", s[i:])
+    if not word:
+        return None
+    text = word.group()
+    tex = text if len(text) == 1 or text.isdigit() else _GREEK.get(text, f"\\mathrm{{{text}}}")
+    return tex, i + len(text)
+
+
+def _formula(s: str) -> tuple[str, bool] | None:
+    """TeX for a word without spaces and whether it shows math (sub- or superscripts, Greek,
+    ``*`` products, ``|x|``), or None when the word is not a formula. A word marked as math by
+    Unicode sub- or superscripts alone (``g₂``, ``UUᵀ``) reads well as text and counts as math
+    (``"weak"``) only next to an operator or another formula."""
+    parts, mathy, weak, i = [], False, False, 0
+    while i < len(s):
+        if parts and s[i] in "*/" and i + 1 < len(s):       # a product or a quotient
+            mathy = mathy or s[i] == "*"
+            parts.append("/" if s[i] == "/" else "")
+            i += 1
+        number = _NUMBER.match(s, i) if i == 0 or not s[i - 1].isalpha() else None
+        word = re.match(r"[A-Za-z]+", s[i:])
+        if number and (i == 0 or s[i] not in "-−"):
+            atom, i = _number_tex(number.group()), number.end()
+        elif word:
+            text = word.group()
+            i += len(text)
+            if text in _GREEK:
+                atom, mathy = _GREEK[text], True
+            elif text in _NAMES:
+                atom = _NAMES[text]
+            elif len(text) == 1:
+                atom = r"\ell" if text == "l" and i < len(s) and s[i] in "_0123456789" else text
+                digits = re.match(r"\d+", s[i:])
+                if digits:                                    # u0, w1, l4: an index
+                    atom, mathy, i = f"{atom}_{{{digits.group()}}}", True, i + len(digits.group())
+            elif text.isupper() and len(text) <= 3:
+                atom = text                                   # UU, GG: a product of matrices
+            else:
+                return None
+        elif s[i] in _SYMBOLS:
+            atom, mathy, i = _SYMBOLS[s[i]], True, i + 1
+        elif s[i] in "|(":
+            end = s.find("|", i + 1) if s[i] == "|" else _closing(s, i, "(", ")")
+            inner = (_formula if s[i] == "|" else _inner)(s[i + 1:end]) if end > i + 1 else None
+            if inner is None:
+                return None
+            atom = rf"\lvert {inner[0]}\rvert" if s[i] == "|" else f"({inner[0]})"
+            mathy = mathy or inner[1] is True or s[i] == "|"
+            weak, i = weak or inner[1] == "weak", end + 1
+        else:
+            return None
+        while i < len(s):                                    # sub- and superscripts
+            if s[i] in "_^":
+                script = _script(s, i + 1)
+                if script is None:
+                    return None
+                tex = r"\top" if s[i] == "^" and script[0] == "T" else script[0]
+                atom, i = f"{atom}{s[i]}{{{tex}}}", script[1]
+            elif s[i] in _SUBSCRIPTS or s[i] in _SUPERSCRIPTS:
+                table, mark = (_SUBSCRIPTS, "_") if s[i] in _SUBSCRIPTS else (_SUPERSCRIPTS, "^")
+                j = i
+                while j < len(s) and s[j] in table:
+                    j += 1
+                atom = f"{atom}{mark}{{{' '.join(table[c] for c in s[i:j])}}}"
+                i, weak = j, True
+                continue
+            else:
+                break
+            mathy = True
+        parts.append(atom)
+    if not parts or parts[-1] in ("", "/"):
+        return None
+    return " ".join(p for p in parts if p), True if mathy else "weak" if weak else False
+
+
+def _split_punctuation(word: str) -> tuple[str, str, str]:
+    """(opening punctuation, the word, closing punctuation); a parenthesis is split off only
+    when the word does not close it itself."""
+    lead, trail = "", ""
+    while word and word[0] in "(['\"“‘" and (word[0] != "(" or word.count("(") > word.count(")")):
+        lead, word = lead + word[0], word[1:]
+    while word and word[-1] in ",.;:!?)]'\"”’%" and (
+            word[-1] != ")" or word.count(")") > word.count("(")):
+        word, trail = word[:-1], word[-1] + trail
+    return lead, word, trail
+
+
+def _math_span(tex: str) -> str:
+    return f'<span class="math notranslate nohighlight">\\({html.escape(tex)}\\)</span>'
+
+
+def _text_html(text: str) -> str:
+    text = text.replace("<=", "≤").replace(">=", "≥").replace("+-", "±")
+    return html.escape(text)
+
+
+def rich_html(text: str) -> str:
+    """``text`` as HTML, with TeX between dollars and the formulas it writes in ASCII or Unicode
+    (see above) as MathJax math."""
+    out = []
+    for k, piece in enumerate(re.split(r"\$([^$]+)\$", text)):
+        out.append(_math_span(piece) if k % 2 else _prose_html(piece))
+    return "".join(out)
+
+
+def _prose_html(text: str) -> str:
+    words = re.split(r"(\s+)", text)
+    kinds = []                 # (kind, tex, lead, trail, math strength) per word; spaces: None
+    for k, word in enumerate(words):
+        if k % 2:
+            kinds.append(None)
+            continue
+        lead, core, trail = _split_punctuation(word)
+        parsed = _formula(core) if core and core not in _OPERATORS else None
+        if word in _OPERATORS:
+            kinds.append(("op", _OPERATORS[word], "", "", None))
+        elif parsed and parsed[1]:
+            kinds.append(("math", parsed[0], lead, trail, parsed[1]))
+        elif parsed and (len(core) == 1 or core in _NAMES or _NUMBER.fullmatch(core)):
+            kinds.append(("operand", parsed[0], lead, trail, None))
+        else:
+            kinds.append(("text", word, "", "", None))
+    out, k = [], 0
+    while k < len(words):
+        kind = kinds[k]
+        if kind is None or kind[0] not in ("math", "operand"):
+            out.append(words[k] if kind is None else _text_html(words[k]))
+            k += 1
+            continue
+        run = [k]                              # words joined into one formula
+        j = k
+        while not kinds[j][3] and j + 2 < len(words):
+            following = kinds[j + 2]
+            if following[0] == "op" or (following[0] in ("math", "operand") and not following[2]):
+                run.append(j + 2)
+                j += 2
+            else:
+                break
+        while kinds[run[-1]][0] == "op":
+            run.pop()
+        strong = any(kinds[r][0] == "math" and kinds[r][4] is True for r in run)
+        if not strong and not (len(run) > 1 and any(kinds[r][0] == "math" for r in run)):
+            out.append(_text_html(words[k]))
+            k += 1
+            continue
+        lead, formula = html.escape(kinds[run[0]][2]), " ".join(kinds[r][1] for r in run)
+        trail = html.escape(kinds[run[-1]][3])
+        math_html = lead + _math_span(formula) + trail
+        # no line break between a formula and the punctuation that holds it
+        out.append(f'<span class="repro-nobr">{math_html}</span>' if lead or trail else math_html)
+        k = run[-1] + 1
+    return "".join(out)
+
+
+_ABBREVIATIONS = ("e.g.", "i.e.", "i.i.d.", "Eq.", "Fig.", "Sec.", "Thm.", "Cor.", "App.", "cf.",
+                  "vs.", "al.", "resp.")
+
+
+def _statement_html(statement: str, limit: int = 240) -> str:
+    """The statement; a long one shows its first sentence, the rest a click away."""
+    if len(statement) > limit:
+        for match in re.finditer(r"(?<=[.!?:])\s+(?=[A-Z])", statement):
+            head = statement[:match.start()]
+            if head.endswith(_ABBREVIATIONS):
+                continue
+            if len(head) < len(statement) - 40:
+                return (f'<details class="repro-statement"><summary>{rich_html(head)}</summary>'
+                        f'{rich_html(statement[match.end():])}</details>')
+            break
+    return f'<span class="repro-statement">{rich_html(statement)}</span>'
+
+
+def _paper_html(claim: Claim) -> str:
+    check = claim.describe_check()
+    if claim.paper_tex:
+        body = _math_span(claim.paper_tex)
+    elif claim.paper:
+        body = rich_html(claim.paper)
+    else:
+        body = f'<span class="repro-check">{_text_html(check)}</span>'
+    return (f'<td class="repro-paper" data-label="paper" title="checked as: '
+            f'{html.escape(check)}">{body}</td>')
+
+
+def _why_html(detail: str) -> str:
+    if len(detail) <= 90:
+        return f'<span class="repro-why">{_text_html(detail)}</span>'
+    return (f'<details class="repro-why"><summary>why</summary>{_text_html(detail)}</details>')
+
+
+def _measured_html(v: Verdict, label: str) -> str:
+    """What the run measured (mean ± sd (n=..) where the metric has seeds); several values show
+    the first, the others a click away; a failure says why."""
+    status = v.status
+    shown = v.measured.strip()
+    failing = status in (FAIL, KNOWN_FAILURE, DIVERGED)
+    if shown in ("", "—"):
+        body = (_why_html(f"not measured: {v.detail}") if failing and v.detail
+                else '<span class="repro-none">—</span>')
+        return (f'<td class="repro-measured" data-label="{label}" '
+                f'title="{html.escape(v.detail)}">{body}</td>')
+    parts = shown.split("; ")
+    if len(parts) > 1 and len(shown) > 70:
+        rest = "".join(f"<span>{_text_html(p)}</span>" for p in parts[1:])
+        body = (f'<details class="repro-more"><summary>{_text_html(parts[0])} '
+                f'<span class="repro-more-count">(+{len(parts) - 1} more)</span></summary>'
+                f'{rest}</details>')
+    else:
+        body = _text_html(shown)
+    if failing and v.detail:
+        body += _why_html(v.detail)
+    return (f'<td class="repro-measured" data-label="{label}" title="{html.escape(v.detail)}">'
+            f"{body}</td>")
+
+
+def verdicts_html(verdicts: Sequence[Verdict], measured: str = "this run") -> str:
+    """The verdicts as one HTML table on a single line (so that markdown keeps it whole): the
+    claim's statement (its place in the paper and its id beneath), the paper's value, what the run
+    ``measured``, and the badge. Each row's class names its status (``repro-row-fail``)."""
+    head = "".join(f'<th scope="col">{c}</th>' for c in ("claim", "paper", measured, "verdict"))
+    rows = []
+    for v in verdicts:
+        status = v.status
+        where = f"{html.escape(v.claim.where)} · " if v.claim.where else ""
+        rows.append(
+            f'<tr class="repro-row-{status.replace(" ", "-")}">'
+            f'<td class="repro-claim">{_statement_html(v.claim.statement)}'
+            f'<span class="repro-claim-id">{where}<code>{html.escape(v.claim.id)}</code></span>'
+            f"</td>{_paper_html(v.claim)}{_measured_html(v, measured)}"
+            f'<td class="repro-verdict">{badge_html(status, v.detail)}</td></tr>')
+    return (f'<div class="repro-verdicts-wrap"><table class="repro-verdicts"><thead><tr>{head}'
+            f'</tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
+
+
+def status_counts(verdicts: Sequence[Verdict]) -> dict[str, int]:
+    return {s: sum(v.status == s for v in verdicts) for s in STATUSES}
+
 
 class VerdictTable:
     """A list of verdicts that shows itself as a table in a notebook and in a terminal."""
@@ -384,12 +761,15 @@ class VerdictTable:
 
     def rows(self) -> list[tuple[str, str, str, str]]:
         return [
-            (v.claim.id, v.claim.paper or v.claim.describe_check(), v.measured, v.verdict)
+            (v.claim.id, v.claim.paper or v.claim.describe_check(), v.measured, v.status)
             for v in self.verdicts
         ]
 
     def counts(self) -> dict[str, int]:
         return {k: sum(v.verdict == k for v in self.verdicts) for k in (PASS, FAIL, NOT_RUN)}
+
+    def statuses(self) -> dict[str, int]:
+        return status_counts(self.verdicts)
 
     def __str__(self) -> str:
         rows = [self.columns, *self.rows()]
@@ -405,25 +785,24 @@ class VerdictTable:
         lines.append(f"[{self.preset}] {c[PASS]} pass, {c[FAIL]} fail, {c[NOT_RUN]} not run")
         return "\n".join(lines)
 
+    def _repr_pretty_(self, printer, cycle) -> None:
+        printer.text(str(self))          # IPython's plain-text view: the terminal table
+
     def _repr_markdown_(self) -> str:
-        head = "| claim | statement | paper | this run | verdict |\n|---|---|---|---|---|\n"
+        head = "| claim | paper | this run | verdict |\n|---|---|---|---|\n"
         body = "".join(
-            f"| `{v.claim.id}` | {v.claim.statement} | {v.claim.paper or v.claim.describe_check()} "
-            f"| {v.measured} | **{v.verdict}** |\n"
+            f"| {v.claim.statement} (`{v.claim.id}`) "
+            f"| {v.claim.paper or v.claim.describe_check()} | {v.measured} "
+            f"| **{BADGES[v.status][0]} {BADGES[v.status][1]}** |\n"
             for v in self.verdicts
         )
-        c = self.counts()
-        return head + body + (
-            f"\nPreset `{self.preset}`: {c[PASS]} pass, {c[FAIL]} fail, {c[NOT_RUN]} not run.\n"
-        )
+        return head + body + f"\nPreset `{self.preset}`: {count_text(self.statuses())}.\n"
 
     def _repr_html_(self) -> str:
-        cells = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(x)}</td>" for x in row) + "</tr>"
-            for row in self.rows()
-        )
-        head = "".join(f"<th>{c}</th>" for c in self.columns)
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{cells}</tbody></table>"
+        """The book's verdict table (``verdicts_html``) and a line of counts."""
+        return (verdicts_html(self.verdicts)
+                + f'<p class="repro-verdict-summary">Preset <code>{html.escape(self.preset)}'
+                  f"</code>: {count_text(self.statuses())}.</p>")
 
 
 def chapter_claims(slug: str) -> ChapterClaims:
