@@ -5,10 +5,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-# Debian packages the tests need: bubblewrap, the sandbox that `repro grade` runs submissions in.
+# Debian packages the tests need: bubblewrap, the sandbox that `repro grade` runs submissions in;
+# chromium and its driver, for the tests that open the built book in a browser.
 # As root (CI) they are installed; anyone else is told in one line what to install.
-SYSTEM_PACKAGES := bubblewrap
-SYSTEM_COMMANDS := bwrap
+SYSTEM_PACKAGES := bubblewrap chromium chromium-driver
+SYSTEM_COMMANDS := bwrap chromium chromedriver
 
 .PHONY: book student-book test clean system-packages
 

@@ -105,3 +105,20 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def book_build():
+    """`repro book --controls` at the quick preset, once per session: every notebook executed,
+    every control run (test_book and test_browser read the same build)."""
+    import subprocess
+
+    done = subprocess.run([REPRO, "book", "--preset", "quick", "--controls"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=3000)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+    return done
+
+
+@pytest.fixture(scope="session")
+def book_html(book_build) -> Path:
+    return ROOT / "_build" / "site-quick" / "_build" / "html"

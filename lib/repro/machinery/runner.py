@@ -106,32 +106,67 @@ def environment() -> dict[str, Any]:
 KERNEL_START_FAILURES = ("Kernel died before replying to kernel_info", "Kernel didn't respond")
 
 
+def _kernel_manager(folder: Path):
+    """A manager for the notebook's kernel that keeps it off the network and out of the terminal.
+
+    The kernel talks to papermill over IPC sockets in ``folder`` (a private temporary folder)
+    instead of TCP ports on the loopback: nothing else on the machine can connect, kernels started
+    side by side cannot race for a port, and ipykernel has no reason to warn that it "is running
+    over TCP without encryption". The kernel's own stdout and stderr (its log: start-up messages,
+    and the "KeyboardInterrupt caught in kernel" line that jupyter_client's routine shutdown can
+    provoke, since it interrupts the kernel before asking it to stop) go to ``folder/kernel.log``
+    rather than the terminal of `repro book`; ``execute_notebook`` quotes that log when the kernel
+    fails. What a cell prints is captured by ipykernel into the notebook either way.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class QuietKernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            with open(folder / "kernel.log", "ab") as log:  # the child keeps its own copy
+                kw.setdefault("stdout", log)
+                kw.setdefault("stderr", log)
+                await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    return QuietKernelManager(kernel_name=KERNEL, transport="ipc", ip=str(folder / "kernel"))
+
+
+def _log_tail(folder: Path, lines: int = 20) -> str:
+    log = folder / "kernel.log"
+    text = log.read_text(errors="replace").strip() if log.exists() else ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
 def execute_notebook(source: Path, output: Path, parameters: Mapping[str, Any] | None = None,
                      cwd: Path | None = None, progress: bool = False, attempts: int = 3) -> None:
     """Execute ``source`` into ``output`` with papermill; raise RunFailed with the error's line.
 
-    A kernel that dies while starting is started again (up to ``attempts`` times): kernels
-    launched side by side can race for the same free TCP port, which is no fault of the notebook.
+    The kernel runs with ``_kernel_manager``'s settings; its own log reaches the error message of
+    a kernel that failed, and nowhere else. A kernel that dies while starting is started again
+    (up to ``attempts`` times), which is no fault of the notebook.
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
     output.parent.mkdir(parents=True, exist_ok=True)
     for attempt in range(1, attempts + 1):
-        try:
-            papermill.execute_notebook(
-                str(source), str(output), parameters=dict(parameters or {}), kernel_name=KERNEL,
-                cwd=str(cwd or source.parent), progress_bar=progress, log_output=False,
-            )
-            return
-        except PapermillExecutionError as error:
-            first = str(error.evalue).strip().splitlines()[0] if error.evalue else ""
-            raise RunFailed(f"{error.ename}: {first} (cell {error.exec_count})") from None
-        except RuntimeError as error:
-            if attempt < attempts and any(m in str(error) for m in KERNEL_START_FAILURES):
-                time.sleep(0.5 * attempt)
-                continue
-            raise RunFailed(f"the kernel failed: {error}") from None
+        with tempfile.TemporaryDirectory(prefix="repro-kernel-") as folder:
+            try:
+                papermill.execute_notebook(
+                    str(source), str(output), parameters=dict(parameters or {}),
+                    kernel_name=KERNEL, cwd=str(cwd or source.parent), progress_bar=progress,
+                    log_output=False, km=_kernel_manager(Path(folder)),
+                )
+                return
+            except PapermillExecutionError as error:
+                first = str(error.evalue).strip().splitlines()[0] if error.evalue else ""
+                raise RunFailed(f"{error.ename}: {first} (cell {error.exec_count})") from None
+            except RuntimeError as error:
+                if attempt < attempts and any(m in str(error) for m in KERNEL_START_FAILURES):
+                    time.sleep(0.5 * attempt)
+                    continue
+                log = _log_tail(Path(folder))
+                tail = f"; the kernel's log ends with:\n{log}" if log else ""
+                raise RunFailed(f"the kernel failed: {error}{tail}") from None
 
 
 # --- a chapter run -------------------------------------------------------------------------
