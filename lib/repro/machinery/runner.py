@@ -149,7 +149,9 @@ def execute_notebook(source: Path, output: Path, parameters: Mapping[str, Any] |
 
     output.parent.mkdir(parents=True, exist_ok=True)
     for attempt in range(1, attempts + 1):
-        with tempfile.TemporaryDirectory(prefix="repro-kernel-") as folder:
+        # a Unix socket's path holds about 100 bytes: a deep temporary folder falls back to /tmp
+        short = "/tmp" if len(tempfile.gettempdir()) > 60 and os.path.isdir("/tmp") else None
+        with tempfile.TemporaryDirectory(prefix="repro-kernel-", dir=short) as folder:
             try:
                 papermill.execute_notebook(
                     str(source), str(output), parameters=dict(parameters or {}),
