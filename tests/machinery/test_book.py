@@ -61,6 +61,10 @@ def test_every_notebook_was_executed_without_errors(html, chapter):
         assert code and all(c.get("execution_count") for c in code), notebook.name
         errors = [o for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"]
         assert not errors, f"{notebook.name}: {errors[:1]}"
+        # a warning printed on a page is noise to a reader (or a bug to fix)
+        stderr = [o["text"] for c in code for o in c.get("outputs", [])
+                  if o.get("output_type") == "stream" and o.get("name") == "stderr"]
+        assert not stderr, f"{notebook.name} prints to stderr: {stderr[0][:300]}"
         assert (html / "chapters" / chapter.folder.name / f"{notebook.stem}.html").exists()
 
 
