@@ -421,3 +421,11 @@ def test_the_parameters_cell_shows_the_values_the_run_used():
     assert merge_parameters(cell, injected).splitlines() == [
         'preset: str = "paper"     # preset name', 'metrics_path: str = ""  # set by the runner',
         'steps: int = 5000         # iterations; [1, inf)', 'name: str = "a # b"  # a label']
+
+
+def test_the_readme_is_reachable_from_the_book(html):
+    """The how-to page sends readers to the README; the book carries it as an appendix."""
+    page = text_of(html / "book" / "repository.html")
+    for heading in ("Quick start", "Re-running a chapter", "Teaching", "Adding a chapter"):
+        assert heading in page
+    assert 'href="repository.html"' in (html / "book" / "how-to-use.html").read_text()

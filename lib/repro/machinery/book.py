@@ -47,7 +47,8 @@ from repro.machinery.runner import RunFailed, execute_notebook, run_chapter
 # Packages whose version can change a computed number.
 COMPUTING_PACKAGES = ("torch", "numpy", "scikit-learn", "mnist1d", "matplotlib", "papermill",
                       "nbclient", "ipykernel", "scipy")
-SITE_SOURCES = ("_config.yml", "_toc.yml", "book", "chapters")
+# README.md is not a page of its own (exclude_patterns): book/repository.md includes it
+SITE_SOURCES = ("_config.yml", "_toc.yml", "README.md", "book", "chapters")
 # Where the site keeps MathJax: a folder of html_static_path in _config.yml, whose mathjax_path
 # names mathjax/tex-mml-chtml.js in it.
 MATHJAX_STATIC = "_mathjax"
