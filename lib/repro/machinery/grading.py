@@ -673,9 +673,12 @@ def grade_batch(chapter: Chapter, items: list[Path], autograder_zip: Path, out: 
         if on_result is not None:
             on_result(i, result)
 
-    previous = signal.getsignal(signal.SIGTERM)
+    previous = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     if threading.current_thread() is threading.main_thread():
+        # Ctrl-C and a polite kill keep the grades so far, even where the shell that started us
+        # had SIGINT ignored (a background job)
         signal.signal(signal.SIGTERM, _raise_interrupt)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     pool = ThreadPoolExecutor(max_workers=max(1, jobs or os.cpu_count() or 1))
     try:
         futures = {pool.submit(work, i): i for i in range(len(paths))}
@@ -692,7 +695,8 @@ def grade_batch(chapter: Chapter, items: list[Path], autograder_zip: Path, out: 
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
         if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGTERM, previous[0])
+            signal.signal(signal.SIGINT, previous[1])
     batch.write_csv()
     return batch
 
