@@ -48,6 +48,7 @@ from pathlib import Path
 import nbformat
 
 from repro.machinery.chapters import BadInput, Chapter
+from repro.machinery.runner import write_text_atomic
 from repro.machinery.sandbox import NOBODY, Limits, Sandbox, bubblewrap, no_sandbox_reason
 
 META_KEY = "repro"  # notebook metadata: which chapter an assignment notebook belongs to
@@ -423,7 +424,7 @@ def grade_one(spec: dict) -> Result:
             result.tests.append({**_case_dict(case), "passed": False,
                                  "message": "not run: " + (result.reason or "grading stopped")})
         if spec.get("executed"):
-            _write_atomic(Path(spec["executed"]), nbformat.writes(nb))
+            write_text_atomic(nbformat.writes(nb), Path(spec["executed"]))
     result.seconds = round(time.monotonic() - started, 2)
     return result
 
@@ -471,14 +472,6 @@ def _check(client, nb, sandbox: Sandbox, decoys: dict, result: Result) -> None:
 
 
 # ---- many submissions ----------------------------------------------------------------------
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, prefix=f".{path.name}.",
-                                     encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(handle.name, path)
-
 
 def find_submissions(items: list[Path]) -> list[Path]:
     """Files to grade: files given, and the files in (and one level below) folders given.
@@ -548,7 +541,7 @@ class Batch:
         writer.writeheader()
         writer.writerows(rows)
         path = self.out / "grades.csv"
-        _write_atomic(path, buffer.getvalue())
+        write_text_atomic(buffer.getvalue(), path)
         return path
 
 
@@ -665,10 +658,10 @@ def grade_batch(chapter: Chapter, items: list[Path], autograder_zip: Path, out: 
     def keep(i: int, result: Result) -> None:
         with lock:
             batch.results[i] = result
-            _write_atomic(out / "feedback" / f"{students[i]}.md",
-                          feedback(result, autograder, chapter))
-            _write_atomic(out / "details" / f"{students[i]}.json",
-                          json.dumps(asdict(result), indent=1))
+            write_text_atomic(feedback(result, autograder, chapter),
+                              out / "feedback" / f"{students[i]}.md")
+            write_text_atomic(json.dumps(asdict(result), indent=1),
+                              out / "details" / f"{students[i]}.json")
             batch.write_csv()
         if on_result is not None:
             on_result(i, result)
@@ -730,7 +723,7 @@ def main(argv: list[str]) -> int:
     """The worker: read a spec from stdin, grade one submission, write its result as JSON."""
     spec = json.loads(sys.stdin.read())
     result = grade_one(spec)
-    _write_atomic(Path(argv[0]), json.dumps(asdict(result)))
+    write_text_atomic(json.dumps(asdict(result)), Path(argv[0]))
     return 0
 
 

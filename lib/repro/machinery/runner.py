@@ -37,21 +37,27 @@ class RunFailed(RuntimeError):
 
 # --- small, atomic file writing --------------------------------------------------------------
 
-def write_json_atomic(data: Any, path: str | os.PathLike) -> Path:
-    """Write JSON to a temporary file beside ``path`` and rename it into place."""
+def write_text_atomic(text: str, path: str | os.PathLike) -> Path:
+    """Write text to a temporary file beside ``path`` and rename it into place: a reader sees
+    the old file or the new one, never half of it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=True, allow_nan=False)
-            f.write("\n")
+        with os.fdopen(handle, "w", encoding="utf-8") as f:
+            f.write(text)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_json_atomic(data: Any, path: str | os.PathLike) -> Path:
+    """Write JSON atomically (``write_text_atomic``)."""
+    return write_text_atomic(json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n",
+                             path)
 
 
 def save_metrics(metrics: Mapping, metrics_path: str) -> None:
