@@ -12,6 +12,7 @@ import pytest
 from conftest import REPRO
 from repro.machinery.claims import ChapterClaims
 from repro.machinery.records import load_records
+from repro.machinery.runner import portable_command
 from repro.machinery.sphinxext import _record_section
 
 
@@ -46,7 +47,12 @@ def test_a_paper_run_becomes_a_record_checked_again_from_its_metrics(committed_b
     assert done.returncode == 0, done.stderr
     target = committed_book / "data" / "records" / "mini-chapter" / "paper"
     assert sorted(p.name for p in target.iterdir()) == ["metrics.json", "provenance.json"]
-    assert json.loads((target / "provenance.json").read_text())["parameters"]["steps"] == 5
+    provenance = json.loads((target / "provenance.json").read_text())
+    assert provenance["parameters"]["steps"] == 5
+    # the record travels: no path of the recording machine (the run folder was given absolute)
+    assert provenance["command"][:2] == ["repro", "run"]
+    assert "runs/paper" in provenance["command"]
+    assert str(committed_book) not in json.dumps(provenance)
 
     [record] = load_records("mini-chapter", committed_book)
     assert record.preset == "paper"
@@ -91,3 +97,12 @@ def test_what_cannot_become_a_record_is_refused_and_nothing_is_written(committed
     assert done.returncode == 2
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert snapshot(committed_book / "data") == before
+
+
+def test_a_command_line_is_written_without_the_recording_machines_paths(tmp_path):
+    root = tmp_path / "book"
+    (root / "runs").mkdir(parents=True)
+    argv = [str(root / ".venv" / "bin" / "repro"), "run", "ch", "-p", "lr=0.1",
+            "--out", str(root / "runs" / "x"), f"--out={root}/runs/y", "/elsewhere/scratch/z"]
+    assert portable_command(argv, root) == ["repro", "run", "ch", "-p", "lr=0.1", "--out",
+                                            "runs/x", "--out=runs/y", ".../z"]

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from repro import paths
 from repro.machinery.chapters import BadInput, Chapter, find_chapter
+from repro.machinery.runner import portable_command
 
 FILES = ("metrics.json", "provenance.json")
 
@@ -78,8 +79,13 @@ def save_record(run_folder: Path, replace: bool = False, root: Path | None = Non
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{preset}."))
     try:
+        shutil.copy2(run_folder / "metrics.json", staging / "metrics.json")
+        # a run made by an older version may hold the recording machine's absolute paths
+        provenance["command"] = portable_command(list(provenance.get("command") or []),
+                                                 root or paths.root())
+        (staging / "provenance.json").write_text(json.dumps(provenance, indent=2, sort_keys=True)
+                                                 + "\n")
         for name in FILES:
-            shutil.copy2(run_folder / name, staging / name)
             os.chmod(staging / name, 0o644)
         os.chmod(staging, 0o755)
         if target.exists():

@@ -88,6 +88,26 @@ def git_state(root: Path) -> dict[str, Any]:
         return {"commit": None, "dirty": None}
 
 
+def portable_command(argv: list[str], root: Path) -> list[str]:
+    """The command line as another machine can read it: the program by its name (``repro``, not
+    the recording machine's virtual environment), paths inside the repository relative to its
+    root, and any other absolute path shortened to ``.../<name>`` (it means nothing elsewhere)."""
+    def portable(arg: str) -> str:
+        flag, eq, value = arg.partition("=") if arg.startswith("-") else ("", "", arg)
+        if not value.startswith(("/", "~")):
+            return arg
+        path = Path(value).expanduser()
+        try:
+            value = path.resolve().relative_to(root.resolve()).as_posix() or "."
+        except ValueError:
+            value = f".../{path.name}"
+        return f"{flag}{eq}{value}"
+
+    if not argv:
+        return []
+    return [Path(argv[0]).name, *(portable(arg) for arg in argv[1:])]
+
+
 def environment() -> dict[str, Any]:
     import numpy
     import torch
@@ -223,7 +243,8 @@ def run_chapter(chapter: Chapter, preset: str, overrides: Mapping[str, str],
         "overrides": dict(overrides),
         "seeds": {k: v for k, v in values.items() if "seed" in k},
         "git": git_state(paths.root()), "environment": environment(),
-        "started": started.isoformat(timespec="seconds"), "command": sys.argv,
+        "started": started.isoformat(timespec="seconds"),
+        "command": portable_command(sys.argv, paths.root()),
     }
     status, error, table = "ok", "", None
     try:
