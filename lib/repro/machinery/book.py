@@ -87,18 +87,36 @@ def _versions() -> dict[str, str]:
     return found
 
 
-def input_key(job: Job) -> str:
-    """A hash of everything that can change what executing this notebook produces."""
+# Modules of the executing side that shape what an execution produces (the record, the verdicts),
+# besides the modules the kernel itself imported.
+HOST_MODULES = ("repro.machinery.runner", "repro.machinery.chapters", "repro.machinery.claims")
+_LIB = Path(__file__).resolve().parents[1]  # the repro package
+
+
+def library_digests() -> dict[str, str]:
+    """The sha256 of every module of the library, by dotted name (``repro.optim.sam``)."""
+    digests = {}
+    for path in sorted(_LIB.rglob("*.py")):
+        parts = path.relative_to(_LIB.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        digests[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return digests
+
+
+def input_key(job: Job, modules: list[str], digests: dict[str, str] | None = None) -> str:
+    """A hash of everything that can change what executing this notebook produces: the notebook,
+    its chapter's other files, the library modules it used (``modules``, as recorded when it last
+    ran; a module that no longer exists counts as changed), the parameters and preset, and the
+    versions of the computing packages."""
+    digests = library_digests() if digests is None else digests
     h = hashlib.sha256()
     h.update(job.notebook.read_bytes())
     for path in sorted(job.chapter.folder.rglob("*")):
         if path.is_file() and path.suffix != ".ipynb" and "__pycache__" not in path.parts:
             h.update(path.relative_to(job.chapter.folder).as_posix().encode())
             h.update(path.read_bytes())
-    lib = Path(__file__).resolve().parents[1]  # all of repro: the science and the machinery
-    for path in sorted(lib.rglob("*.py")):
-        h.update(path.relative_to(lib).as_posix().encode())
-        h.update(path.read_bytes())
+    for name in sorted(set(modules) | set(HOST_MODULES)):
+        h.update(f"{name}={digests.get(name, 'missing')}".encode())
     parameters = job.chapter.resolve(job.preset, {}) if job.is_experiments else {}
     h.update(json.dumps({"preset": job.preset, "parameters": parameters,
                          "versions": _versions()}, sort_keys=True, default=str).encode())
@@ -109,9 +127,20 @@ def _key_file(job: Job) -> Path:
     return job.target.with_suffix(".key")
 
 
-def is_current(job: Job) -> bool:
-    key = _key_file(job)
-    return job.target.exists() and key.exists() and key.read_text().strip() == input_key(job)
+def recorded_modules(job: Job) -> list[str] | None:
+    """The library modules the notebook used when it last ran (None: never ran, or by an older
+    version of the builder)."""
+    try:
+        return list(json.loads(_key_file(job).read_text())["modules"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def is_current(job: Job, digests: dict[str, str] | None = None) -> bool:
+    modules = recorded_modules(job)
+    if modules is None or not job.target.exists():
+        return False
+    return json.loads(_key_file(job).read_text())["key"] == input_key(job, modules, digests)
 
 
 def execute_job(job: Job) -> tuple[str, float]:
@@ -119,7 +148,7 @@ def execute_job(job: Job) -> tuple[str, float]:
     import time
 
     t0 = time.perf_counter()
-    key = input_key(job)
+    digests = library_digests()  # the sources as they were when the execution started
     _key_file(job).unlink(missing_ok=True)
     if job.is_experiments:
         run_folder = job.target.parent / "run"
@@ -128,22 +157,26 @@ def execute_job(job: Job) -> tuple[str, float]:
         if result.status != "ok":
             raise RunFailed(f"{job.chapter.slug}/experiments.ipynb: {result.error}")
         shutil.copy2(run_folder / "experiments.ipynb", job.target)
+        modules = json.loads((run_folder / "provenance.json").read_text())["modules"]
     else:
         from repro.machinery.chapters import notebook_parameters
 
         wanted = {"preset": job.preset} if "preset" in notebook_parameters(job.notebook) else {}
         try:
-            execute_notebook(job.notebook, job.target, wanted, cwd=job.chapter.folder)
+            modules = execute_notebook(job.notebook, job.target, wanted, cwd=job.chapter.folder,
+                                       record_imports=True)
         except RunFailed as error:
             raise RunFailed(f"{job.chapter.slug}/{job.notebook.name}: {error}") from None
-    _key_file(job).write_text(key + "\n")
+    key = {"key": input_key(job, modules, digests), "modules": sorted(modules)}
+    _key_file(job).write_text(json.dumps(key, indent=1) + "\n")
     return f"{job.chapter.slug}/{job.notebook.name}", time.perf_counter() - t0
 
 
 def execute_all(preset: str, jobs: int | None = None, log=print) -> list[Path]:
     """Execute every chapter notebook whose inputs changed; return the executed notebooks."""
     work = [Job(ch, nb, preset) for ch in all_chapters() for nb in ch.notebooks()]
-    stale = [job for job in work if not is_current(job)]
+    digests = library_digests()
+    stale = [job for job in work if not is_current(job, digests)]
     log(f"{len(work)} notebooks at preset {preset!r}: {len(work) - len(stale)} current, "
         f"{len(stale)} to execute")
     if stale:

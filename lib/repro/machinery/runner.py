@@ -162,13 +162,47 @@ def _log_tail(folder: Path, lines: int = 20) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+# The last cell `execute_notebook` adds when asked which modules of the library a notebook used;
+# it is taken out of the executed notebook again.
+IMPORTS_TAG = "repro-imports"
+_IMPORTS_CELL = """import json as _json, sys as _sys
+with open({path!r}, "w") as _file:
+    _json.dump(sorted(n for n in _sys.modules if n == "repro" or n.startswith("repro.")), _file)
+"""
+
+
+def _with_imports_cell(source: Path, folder: Path) -> tuple[Path, Path]:
+    import nbformat
+
+    nb = nbformat.read(source, as_version=4)
+    report = folder / "imports.json"
+    cell = nbformat.v4.new_code_cell(_IMPORTS_CELL.format(path=str(report)))
+    cell.metadata["tags"] = [IMPORTS_TAG]
+    nb.cells.append(cell)
+    copy = folder / source.name
+    nbformat.write(nb, copy)
+    return copy, report
+
+
+def _without_imports_cell(output: Path, source: Path) -> None:
+    import nbformat
+
+    nb = nbformat.read(output, as_version=4)
+    nb.cells = [c for c in nb.cells if IMPORTS_TAG not in c.get("metadata", {}).get("tags", [])]
+    if "papermill" in nb.metadata:
+        nb.metadata["papermill"]["input_path"] = str(source)
+    write_text_atomic(nbformat.writes(nb), output)
+
+
 def execute_notebook(source: Path, output: Path, parameters: Mapping[str, Any] | None = None,
-                     cwd: Path | None = None, progress: bool = False, attempts: int = 3) -> None:
+                     cwd: Path | None = None, progress: bool = False, attempts: int = 3,
+                     record_imports: bool = False) -> list[str] | None:
     """Execute ``source`` into ``output`` with papermill; raise RunFailed with the error's line.
 
     The kernel runs with ``_kernel_manager``'s settings; its own log reaches the error message of
     a kernel that failed, and nowhere else. A kernel that dies while starting is started again
-    (up to ``attempts`` times), which is no fault of the notebook.
+    (up to ``attempts`` times), which is no fault of the notebook. With ``record_imports``, returns
+    the modules of ``repro`` the kernel had imported by the end (what the book's cache keys on).
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -178,14 +212,21 @@ def execute_notebook(source: Path, output: Path, parameters: Mapping[str, Any] |
         # a Unix socket's path holds about 100 bytes: a deep temporary folder falls back to /tmp
         short = "/tmp" if len(tempfile.gettempdir()) > 60 and os.path.isdir("/tmp") else None
         with tempfile.TemporaryDirectory(prefix="repro-kernel-", dir=short) as folder:
+            run, report = ((_with_imports_cell(source, Path(folder))) if record_imports
+                           else (source, None))
             try:
                 papermill.execute_notebook(
-                    str(source), str(output), parameters=dict(parameters or {}),
+                    str(run), str(output), parameters=dict(parameters or {}),
                     kernel_name=KERNEL, cwd=str(cwd or source.parent), progress_bar=progress,
                     log_output=False, km=_kernel_manager(Path(folder)),
                 )
-                return
+                if report is None:
+                    return None
+                _without_imports_cell(output, source)
+                return json.loads(report.read_text())
             except PapermillExecutionError as error:
+                if report is not None and output.exists():
+                    _without_imports_cell(output, source)
                 first = str(error.evalue).strip().splitlines()[0] if error.evalue else ""
                 raise RunFailed(f"{error.ename}: {first} (cell {error.exec_count})") from None
             except RuntimeError as error:
@@ -249,8 +290,9 @@ def run_chapter(chapter: Chapter, preset: str, overrides: Mapping[str, str],
     status, error, table = "ok", "", None
     try:
         # the kernel runs in the chapter's folder: that is how the notebook's finish() finds it
-        execute_notebook(chapter.experiments, out / "experiments.ipynb", values,
-                         cwd=chapter.folder, progress=progress)
+        provenance["modules"] = execute_notebook(chapter.experiments, out / "experiments.ipynb",
+                                                 values, cwd=chapter.folder, progress=progress,
+                                                 record_imports=True)
         if not metrics_tmp.exists():
             raise RunFailed("the notebook finished without writing its metrics "
                             "(its last cell calls finish)")
