@@ -31,7 +31,6 @@ import shutil
 import subprocess
 import sys
 import tokenize
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -42,7 +41,6 @@ from repro import paths
 from repro.machinery.chapters import Chapter, all_chapters
 from repro.machinery.claims import ChapterClaims
 from repro.machinery.controls import report_path as controls_report_path
-from repro.machinery.runner import RunFailed, execute_notebook, run_chapter
 
 # Packages whose version can change a computed number.
 COMPUTING_PACKAGES = ("torch", "numpy", "scikit-learn", "mnist1d", "matplotlib", "papermill",
@@ -63,6 +61,7 @@ class Job:
     chapter: Chapter
     notebook: Path  # source notebook
     preset: str
+    overrides: tuple[tuple[str, str], ...] = ()  # -p values beyond the preset (a sweep's cell)
 
     @property
     def target(self) -> Path:
@@ -117,7 +116,8 @@ def input_key(job: Job, modules: list[str], digests: dict[str, str] | None = Non
             h.update(path.read_bytes())
     for name in sorted(set(modules) | set(HOST_MODULES)):
         h.update(f"{name}={digests.get(name, 'missing')}".encode())
-    parameters = job.chapter.resolve(job.preset, {}) if job.is_experiments else {}
+    parameters = (job.chapter.resolve(job.preset, dict(job.overrides)) if job.is_experiments
+                  else {})
     h.update(json.dumps({"preset": job.preset, "parameters": parameters,
                          "versions": _versions()}, sort_keys=True, default=str).encode())
     return h.hexdigest()
@@ -143,57 +143,65 @@ def is_current(job: Job, digests: dict[str, str] | None = None) -> bool:
     return json.loads(_key_file(job).read_text())["key"] == input_key(job, modules, digests)
 
 
-def execute_job(job: Job) -> tuple[str, float]:
-    """Execute one notebook into the executed tree; returns (its name, seconds)."""
-    import time
-
-    t0 = time.perf_counter()
-    digests = library_digests()  # the sources as they were when the execution started
-    _key_file(job).unlink(missing_ok=True)
+def job_task(job: Job) -> dict:
+    """The engine's task that executes ``job`` (see ``engine.execute_task``)."""
     if job.is_experiments:
-        run_folder = job.target.parent / "run"
-        shutil.rmtree(run_folder, ignore_errors=True)
-        result = run_chapter(job.chapter, job.preset, {}, out=run_folder, progress=False)
-        if result.status != "ok":
-            raise RunFailed(f"{job.chapter.slug}/experiments.ipynb: {result.error}")
+        from repro.machinery.runner import portable_command
+
+        return {"kind": "run", "chapter": job.chapter.slug, "preset": job.preset, "overrides": {},
+                "command": portable_command(sys.argv, paths.root())}
+    from repro.machinery.chapters import notebook_parameters
+
+    wanted = {"preset": job.preset} if "preset" in notebook_parameters(job.notebook) else {}
+    return {"kind": "notebook", "chapter": job.chapter.slug, "notebook": job.notebook.name,
+            "parameters": wanted}
+
+
+def store_result(job: Job, answer: dict, digests: dict[str, str]) -> None:
+    """Write what a worker sent back for ``job`` into the executed tree, then its key."""
+    from repro.machinery.engine import write_folder_atomic
+    from repro.machinery.runner import write_text_atomic
+
+    _key_file(job).unlink(missing_ok=True)
+    files = answer["files"]
+    if job.is_experiments:
+        run_folder = write_folder_atomic(files, job.target.parent / "run")
         shutil.copy2(run_folder / "experiments.ipynb", job.target)
-        modules = json.loads((run_folder / "provenance.json").read_text())["modules"]
     else:
-        from repro.machinery.chapters import notebook_parameters
-
-        wanted = {"preset": job.preset} if "preset" in notebook_parameters(job.notebook) else {}
-        try:
-            modules = execute_notebook(job.notebook, job.target, wanted, cwd=job.chapter.folder,
-                                       record_imports=True)
-        except RunFailed as error:
-            raise RunFailed(f"{job.chapter.slug}/{job.notebook.name}: {error}") from None
-    key = {"key": input_key(job, modules, digests), "modules": sorted(modules)}
+        write_text_atomic(files[job.notebook.name].decode(), job.target)
+    key = {"key": input_key(job, answer["modules"], digests), "modules": sorted(answer["modules"])}
     _key_file(job).write_text(json.dumps(key, indent=1) + "\n")
-    return f"{job.chapter.slug}/{job.notebook.name}", time.perf_counter() - t0
 
 
-def execute_all(preset: str, jobs: int | None = None, log=print) -> list[Path]:
-    """Execute every chapter notebook whose inputs changed; return the executed notebooks."""
+def execute_all(preset: str, jobs: int | None = None, log=print, scheduler: str | None = None,
+                cluster: str | None = None) -> list[Path]:
+    """Execute every chapter notebook whose inputs changed, as tasks of the execution engine (a
+    local Dask cluster unless ``scheduler`` or ``cluster`` names another); return the executed
+    notebooks."""
+    from repro.machinery.engine import Engine
+
     work = [Job(ch, nb, preset) for ch in all_chapters() for nb in ch.notebooks()]
-    digests = library_digests()
+    digests = library_digests()  # the sources as they were when the build started
     stale = [job for job in work if not is_current(job, digests)]
     log(f"{len(work)} notebooks at preset {preset!r}: {len(work) - len(stale)} current, "
         f"{len(stale)} to execute")
     if stale:
-        workers = max(1, min(jobs or os.cpu_count() or 1, len(stale)))
-        # Share the cores between the kernels rather than oversubscribing them.
-        threads = str(max(1, (os.cpu_count() or 1) // workers))
-        os.environ.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
         failures = []
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(execute_job, job): job for job in stale}
-            for future in as_completed(futures):
-                try:
-                    name, seconds = future.result()
-                    log(f"  executed {name} in {seconds:.1f} s")
-                except Exception as error:  # noqa: BLE001 - reported together below
-                    failures.append(str(error))
-                    log(f"  FAILED {error}")
+        workers = max(1, min(jobs or os.cpu_count() or 1, len(stale)))
+        tasks = [{**job_task(job), "job": i} for i, job in enumerate(stale)]
+        with Engine(scheduler=scheduler, cluster=cluster, workers=workers, preset=preset,
+                    log=log) as engine:
+            for outcome in engine.run(tasks):
+                job = stale[outcome.task["job"]]
+                name = f"{job.chapter.slug}/{job.notebook.name}"
+                if outcome.ok:
+                    store_result(job, outcome.answer, digests)
+                    log(f"  executed {name} in {outcome.answer['seconds']:.1f} s")
+                else:
+                    reason = outcome.reason if outcome.reason.startswith(name) else \
+                        f"{name}: {outcome.reason}"
+                    failures.append(reason)
+                    log(f"  FAILED {reason}")
         if failures:
             raise BuildFailed(f"{len(failures)} notebook(s) failed: " + "; ".join(failures))
     return [job.target for job in work]
@@ -568,7 +576,8 @@ def render(site: Path, log=print) -> Path:
     return index
 
 
-def run_book_controls(preset: str, jobs: int | None = None, log=print) -> None:
+def run_book_controls(preset: str, jobs: int | None = None, log=print,
+                      scheduler: str | None = None) -> None:
     """Every chapter's negative controls, in one pool; each chapter's report lands in
     ``_build/controls/<preset>/`` and from there on its page and the dashboard."""
     from repro.machinery.controls import run_all
@@ -576,14 +585,14 @@ def run_book_controls(preset: str, jobs: int | None = None, log=print) -> None:
     tasks = [(ch, list(ChapterClaims.load(ch.claims_path).controls), ch.resolve(preset, {}))
              for ch in all_chapters()]
     log(f"{sum(len(c) for _, c, _ in tasks)} negative controls at preset {preset!r}")
-    run_all(tasks, preset, jobs, log)
+    run_all(tasks, preset, jobs, log, scheduler=scheduler)
 
 
 def build_book(preset: str = "quick", student: bool = False, jobs: int | None = None,
-               controls: bool = False, log=print) -> Path:
-    execute_all(preset, jobs=jobs, log=log)
+               controls: bool = False, log=print, scheduler: str | None = None) -> Path:
+    execute_all(preset, jobs=jobs, log=log, scheduler=scheduler)
     if controls:
-        run_book_controls(preset, jobs=jobs, log=log)
+        run_book_controls(preset, jobs=jobs, log=log, scheduler=scheduler)
     site = assemble_site(preset, student)
     log(f"rendering {site.relative_to(paths.root())} with Jupyter Book")
     return render(site, log=log)

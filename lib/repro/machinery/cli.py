@@ -10,6 +10,7 @@ Used by: the `repro` console script (``pyproject.toml``).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -61,6 +62,8 @@ def cmd_run(args) -> int:
     overrides = _parse_overrides(args.param)
     if not chapter.experiments.exists():
         raise BadInput(f"{chapter.slug} has no experiments.ipynb")
+    if args.scheduler or args.cluster or os.environ.get("REPRO_SCHEDULER"):
+        return _run_on_cluster(chapter, overrides, args)
     result = run_chapter(chapter, args.preset, overrides, out=Path(args.out) if args.out else None,
                          progress=not args.no_progress)
     print(f"run folder: {result.folder}")
@@ -69,6 +72,51 @@ def cmd_run(args) -> int:
         return EXIT_FAILED
     print(result.table)
     return EXIT_CLAIM_FAILED if result.failed_claims else 0
+
+
+def _run_on_cluster(chapter, overrides: dict[str, str], args) -> int:
+    """`repro run` as one task on a Dask cluster: the client checks the input and the folder,
+    the worker runs, the client writes the run folder whole and prints the verdicts."""
+    import json
+
+    from repro.machinery.claims import ChapterClaims, VerdictTable, check_all
+    from repro.machinery.engine import Engine, write_folder_atomic
+    from repro.machinery.runner import default_run_folder, portable_command, prepare_run_folder
+
+    chapter.resolve(args.preset, overrides)  # BadInput before anything is submitted
+    out = prepare_run_folder(Path(args.out) if args.out else
+                             default_run_folder(chapter, args.preset))
+    task = {"kind": "run", "chapter": chapter.slug, "preset": args.preset, "overrides": overrides,
+            "command": portable_command(sys.argv, paths.root())}
+    with Engine(scheduler=args.scheduler, cluster=args.cluster, workers=1,
+                preset=args.preset) as engine:
+        [outcome] = list(engine.run([task], progress=not args.no_progress))
+    if outcome.answer and outcome.answer.get("files"):
+        write_folder_atomic(outcome.answer["files"], out)
+        print(f"run folder: {out} (ran on {outcome.answer['host']})")
+    if not outcome.ok:
+        print(f"repro: run failed: {outcome.reason}", file=sys.stderr)
+        return EXIT_FAILED
+    claims = ChapterClaims.load(chapter.claims_path)
+    table = VerdictTable(check_all(claims, json.loads((out / "metrics.json").read_text()),
+                                   args.preset), args.preset)
+    print(table)
+    return EXIT_CLAIM_FAILED if table.counts()["fail"] else 0
+
+
+def cmd_sweep(args) -> int:
+    from repro.machinery.sweeps import run_sweep
+
+    chapter = find_chapter(args.chapter)
+    result = run_sweep(chapter, args.preset, args.param, out=Path(args.out) if args.out else None,
+                       scheduler=args.scheduler, cluster=args.cluster, workers=args.workers,
+                       metric=args.plot, x=args.x, progress=not args.no_progress)
+    done = len(result.rows) - len(result.failed)
+    print(f"{done} of {len(result.rows)} cells finished ({result.ran} run, {result.skipped} "
+          f"current); table: {result.folder / 'sweep.csv'}")
+    for row in result.failed:
+        print(f"  {row['cell']}: {row['status']}: {row['error']}", file=sys.stderr)
+    return EXIT_FAILED if result.failed else 0
 
 
 def cmd_book(args) -> int:
@@ -80,7 +128,7 @@ def cmd_book(args) -> int:
                            f"choose from: {', '.join(chapter.presets)}")
     try:
         index = build_book(args.preset, student=args.student, jobs=args.jobs,
-                           controls=args.controls)
+                           controls=args.controls, scheduler=args.scheduler)
     except BuildFailed as error:
         print(f"repro: book build failed: {error}", file=sys.stderr)
         return EXIT_FAILED
@@ -225,9 +273,20 @@ def cmd_controls(args) -> int:
 
     chapter = find_chapter(args.chapter)
     results = run_controls(chapter, args.preset, _parse_overrides(args.param),
-                           only=args.control or None, jobs=args.jobs)
+                           only=args.control or None, jobs=args.jobs, scheduler=args.scheduler)
     print(format_table(results))
     return 0 if all(r.outcome == CAUGHT for r in results) else EXIT_CLAIM_FAILED
+
+
+def _engine_arguments(p, cluster: bool = False) -> None:
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   default=os.environ.get("REPRO_SCHEDULER") or None,
+                   help="execute on the Dask cluster of this scheduler (default: "
+                   "$REPRO_SCHEDULER, else a local cluster)")
+    if cluster:
+        p.add_argument("--cluster", choices=("slurm", "pbs"), default=None,
+                       help="start Dask workers as batch jobs (dask-jobqueue; configured in "
+                       "~/.config/dask/jobqueue.yaml)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -245,7 +304,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a parameter (repeatable)")
     p.add_argument("--out", help="run folder (default: runs/<chapter>/<time>-<preset>)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _engine_arguments(p, cluster=True)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("sweep", help="a chapter's experiments over a grid of parameters, one "
+                       "task per cell on the execution engine, as one table")
+    p.add_argument("chapter", help="chapter slug (see `repro list`)")
+    p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=V1,V2,...",
+                   help="one axis of the grid: values, or an integer range a..b (repeatable)")
+    p.add_argument("--preset", default="quick", help="quick (CPU, default) or paper (GPU)")
+    p.add_argument("--out", help="the sweep's folder (default: runs/<chapter>/sweep-<preset>); "
+                   "run again into it to resume")
+    p.add_argument("--plot", metavar="METRIC", help="draw this metric (a dotted name of "
+                   "metrics.json) against the parameter --x")
+    p.add_argument("--x", metavar="PARAM", help="the axis on the figure's x-axis")
+    p.add_argument("--workers", type=int, default=None,
+                   help="local workers, or batch jobs with --cluster (default: cores / 1)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _engine_arguments(p, cluster=True)
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("controls", help="break the chapter's methods on purpose (the negative "
                        "controls of its claims.yaml) and check that its claims say fail")
@@ -256,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                    help="override a parameter (repeatable)")
     p.add_argument("--jobs", type=int, default=None, help="controls run at once (default: cores)")
+    _engine_arguments(p)
     p.set_defaults(func=cmd_controls)
 
     p = sub.add_parser("record", help="keep a finished run at another preset (paper scale) in "
@@ -272,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--jobs", type=int, default=None, help="notebooks executed at once (default: cores)"
     )
+    _engine_arguments(p)
     p.set_defaults(func=cmd_book)
 
     p = sub.add_parser("assign", help="a chapter's exercises as an assignment (otter-grader)")

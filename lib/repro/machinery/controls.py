@@ -23,10 +23,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -118,29 +115,29 @@ def _select(chapter: Chapter, only: list[str] | None) -> list[Control]:
 
 
 def run_all(tasks: list[tuple[Chapter, list[Control], dict[str, Any]]], preset: str,
-            jobs: int | None = None,
-            log: Callable[[str], None] = print) -> dict[Chapter, list[ControlResult]]:
-    """Run the controls of several chapters in one pool of ``jobs`` processes; each chapter's
-    results come back in its claims.yaml order and its report is saved."""
+            jobs: int | None = None, log: Callable[[str], None] = print,
+            scheduler: str | None = None) -> dict[Chapter, list[ControlResult]]:
+    """Run the controls of several chapters as tasks of the execution engine (a local Dask
+    cluster of ``jobs`` workers, or the one at ``scheduler``); each chapter's results come back in
+    its claims.yaml order and its report is saved."""
+    from repro.machinery.engine import Engine
+
     work = [(chapter, control, values) for chapter, controls, values in tasks
             for control in controls]
     results: dict[Chapter, list[ControlResult]] = {chapter: [] for chapter, _, _ in tasks}
     if work:
         workers = max(1, min(jobs or os.cpu_count() or 1, len(work)))
-        os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")  # as the book runs kernels
-        workdir = Path(tempfile.mkdtemp(prefix="repro-controls-"))
-        try:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                futures = {pool.submit(_run_one, (chapter, control, values, preset,
-                                                  workdir / chapter.folder.name / control.id)):
-                           chapter for chapter, control, values in work}
-                for future in as_completed(futures):
-                    result = future.result()
-                    results[futures[future]].append(result)
-                    log(f"  control {futures[future].slug}/{result.control.id}: "
-                        f"{result.outcome} ({result.seconds:.0f} s)")
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+        jobs_ = [{"kind": "control", "chapter": chapter.slug, "control": control.id,
+                  "values": dict(values), "preset": preset, "index": i}
+                 for i, (chapter, control, values) in enumerate(work)]
+        with Engine(scheduler=scheduler, workers=workers, preset=preset, log=log) as engine:
+            for outcome in engine.run(jobs_):
+                chapter, control, _ = work[outcome.task["index"]]
+                result = (outcome.answer["result"] if outcome.ok else
+                          ControlResult(control, ERROR, detail=outcome.reason))
+                results[chapter].append(result)
+                log(f"  control {chapter.slug}/{result.control.id}: "
+                    f"{result.outcome} ({result.seconds:.0f} s)")
     for chapter, controls, _ in tasks:
         order = {c.id: i for i, c in enumerate(controls)}
         results[chapter].sort(key=lambda r: order[r.control.id])
@@ -150,15 +147,15 @@ def run_all(tasks: list[tuple[Chapter, list[Control], dict[str, Any]]], preset: 
 
 def run_controls(chapter: Chapter, preset: str = "quick",
                  overrides: Mapping[str, str] | None = None, only: list[str] | None = None,
-                 jobs: int | None = None,
-                 log: Callable[[str], None] = print) -> list[ControlResult]:
+                 jobs: int | None = None, log: Callable[[str], None] = print,
+                 scheduler: str | None = None) -> list[ControlResult]:
     """Run the chapter's controls (or those named in ``only``), in parallel over ``jobs``
     processes, each in a scratch copy; the working tree is never written."""
     values = chapter.resolve(preset, dict(overrides or {}))   # BadInput before anything runs
     controls = _select(chapter, only)
     if not controls:
         raise BadInput(f"{chapter.slug} lists no controls in its claims.yaml")
-    return run_all([(chapter, controls, values)], preset, jobs, log)[chapter]
+    return run_all([(chapter, controls, values)], preset, jobs, log, scheduler=scheduler)[chapter]
 
 
 def report_path(chapter: Chapter, preset: str) -> Path:
