@@ -52,6 +52,9 @@ RESOURCES = {
 }
 
 
+_NO_DASHBOARD = {"dashboard": False, "dashboard_address": ":0"}
+
+
 class CodeMismatch(RuntimeError):
     """A worker runs other code than the client: it refuses the task."""
 
@@ -237,7 +240,7 @@ def jobqueue_cluster(kind: str, preset: str, **overrides: Any):
     gpus = int(need.get("gpus") or 0)
     options: dict[str, Any] = dict(cores=need["cores"], processes=1, memory=need["memory"],
                                    walltime=need["walltime"],
-                                   scheduler_options={"dashboard": False})
+                                   scheduler_options=dict(_NO_DASHBOARD))
     extra = []
     if gpus:
         extra = [f"--gres=gpu:{gpus}"] if kind == "slurm" else []
@@ -298,8 +301,11 @@ class Engine:
             # Each worker runs one kernel at a time: share the cores between them.
             threads = str(max(1, (os.cpu_count() or 1) // workers))
             os.environ.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+            # On the loopback only, and without the dashboard; the scheduler's small HTTP server
+            # takes any free port (its default, 8787, may be taken, and it says so on stderr).
             self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                         dashboard_address=None, silence_logs=50)
+                                         host="127.0.0.1", dashboard_address=None,
+                                         scheduler_kwargs=_NO_DASHBOARD, silence_logs=50)
             self.client = Client(self._cluster)
         return self
 
