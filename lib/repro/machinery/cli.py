@@ -56,46 +56,34 @@ def cmd_list(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from repro.machinery.runner import run_chapter
-
-    chapter = find_chapter(args.chapter)
-    overrides = _parse_overrides(args.param)
-    if not chapter.experiments.exists():
-        raise BadInput(f"{chapter.slug} has no experiments.ipynb")
-    if args.scheduler or args.cluster or os.environ.get("REPRO_SCHEDULER"):
-        return _run_on_cluster(chapter, overrides, args)
-    result = run_chapter(chapter, args.preset, overrides, out=Path(args.out) if args.out else None,
-                         progress=not args.no_progress)
-    print(f"run folder: {result.folder}")
-    if result.status != "ok":
-        print(f"repro: run {result.status}: {result.error}", file=sys.stderr)
-        return EXIT_FAILED
-    print(result.table)
-    return EXIT_CLAIM_FAILED if result.failed_claims else 0
-
-
-def _run_on_cluster(chapter, overrides: dict[str, str], args) -> int:
-    """`repro run` as one task on a Dask cluster: the client checks the input and the folder,
-    the worker runs, the client writes the run folder whole and prints the verdicts."""
+    """One chapter run, as one task of the execution engine (a local cluster of one worker
+    unless --scheduler or --cluster names another): the input and the folder are checked here,
+    the worker runs, and the run folder is written here, whole, with the verdicts printed."""
     import json
 
     from repro.machinery.claims import ChapterClaims, VerdictTable, check_all
     from repro.machinery.engine import Engine, write_folder_atomic
     from repro.machinery.runner import default_run_folder, portable_command, prepare_run_folder
 
+    chapter = find_chapter(args.chapter)
+    overrides = _parse_overrides(args.param)
+    if not chapter.experiments.exists():
+        raise BadInput(f"{chapter.slug} has no experiments.ipynb")
     chapter.resolve(args.preset, overrides)  # BadInput before anything is submitted
     out = prepare_run_folder(Path(args.out) if args.out else
                              default_run_folder(chapter, args.preset))
     task = {"kind": "run", "chapter": chapter.slug, "preset": args.preset, "overrides": overrides,
             "command": portable_command(sys.argv, paths.root())}
-    with Engine(scheduler=args.scheduler, cluster=args.cluster, workers=1,
-                preset=args.preset) as engine:
+    with Engine(scheduler=args.scheduler, cluster=args.cluster, workers=1, preset=args.preset,
+                log=lambda line: print(line, file=sys.stderr)) as engine:
         [outcome] = list(engine.run([task], progress=not args.no_progress))
-    if outcome.answer and outcome.answer.get("files"):
-        write_folder_atomic(outcome.answer["files"], out)
-        print(f"run folder: {out} (ran on {outcome.answer['host']})")
+    answer = outcome.answer or {}
+    if answer.get("files"):
+        write_folder_atomic(answer["files"], out)
+        print(f"run folder: {out}")
     if not outcome.ok:
-        print(f"repro: run failed: {outcome.reason}", file=sys.stderr)
+        status = answer.get("status") or "failed"
+        print(f"repro: run {status}: {outcome.reason}", file=sys.stderr)
         return EXIT_FAILED
     claims = ChapterClaims.load(chapter.claims_path)
     table = VerdictTable(check_all(claims, json.loads((out / "metrics.json").read_text()),

@@ -19,8 +19,8 @@ library's sources, the library's version) with the client's and refuses the task
 so no record mixes two versions of the code. A worker that dies mid-task has its task retried on
 another worker (Dask's ``allowed-failures``, ``RETRIES_ON_DEATH`` here) and then reported failed.
 
-Used by: ``repro book`` (``book.execute_all``), ``repro run --scheduler/--cluster`` and
-``repro sweep``.
+Used by: ``repro book`` (``book.execute_all``, and its controls), ``repro run``, ``repro controls``
+and ``repro sweep``.
 """
 
 from __future__ import annotations
@@ -96,12 +96,19 @@ def _describe(identity: Mapping[str, Any]) -> str:
 
 
 def check_identity(client: Mapping[str, Any]) -> dict[str, Any]:
-    """On a worker: refuse (CodeMismatch) unless this worker runs the client's code."""
+    """On a worker: refuse (CodeMismatch) unless this worker runs the client's code. ``client``
+    is the client's ``code_identity``, with its host and repository root (which only shape the
+    message)."""
     mine = code_identity()
-    if mine != dict(client):
-        raise CodeMismatch(f"worker on {socket.gethostname()} runs other code ({_describe(mine)}) "
-                           f"than the client ({_describe(client)}); refused, so that no record "
-                           "mixes versions: start the workers from the client's checkout")
+    if any(mine[k] != client.get(k) for k in mine):
+        here = socket.gethostname()
+        if client.get("host") == here and client.get("root") == str(paths.root()):
+            raise CodeMismatch(f"the code in {paths.root()} changed while the command ran (now "
+                               f"{_describe(mine)}; at its start {_describe(client)}); refused, "
+                               "so that no record mixes versions: run the command again")
+        raise CodeMismatch(f"worker on {here} runs other code ({_describe(mine)}) than the "
+                           f"client ({_describe(client)}); refused, so that no record mixes "
+                           "versions: start the workers from the client's checkout")
     return mine
 
 
@@ -322,7 +329,7 @@ class Engine:
         (Ctrl-C in the caller's loop) cancels the tasks still pending."""
         from distributed import as_completed
 
-        identity = code_identity()
+        identity = {**code_identity(), "host": socket.gethostname(), "root": str(paths.root())}
         extra = {"resources": {"GPU": 1}} if self.gpu else {}
         futures = {self.client.submit(execute_task, task, identity, pure=False, **extra): task
                    for task in tasks}
