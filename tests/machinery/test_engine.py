@@ -223,3 +223,29 @@ def test_the_slurm_job_for_a_paper_sweep_asks_for_a_gpu(committed_book):
     finally:
         quick.close()
     assert "gres" not in script and "#SBATCH -t 00:30:00" in script
+
+
+def test_ctrl_c_keeps_the_finished_cells_and_the_table(committed_book, tmp_path):
+    out = tmp_path / "sweep"
+    running = subprocess.Popen([REPRO, "sweep", "mini-chapter", "-p", "steps=1..8", "--out",
+                                str(out), "--workers", "1", "--no-progress"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    for _ in range(1200):
+        if out.exists() and any(p.is_dir() and not p.name.startswith(".") for p in out.iterdir()):
+            break
+        time.sleep(0.1)
+    os.killpg(running.pid, signal.SIGINT)   # what Ctrl-C in a terminal sends
+    stdout, stderr = running.communicate(timeout=300)
+    assert running.returncode == 3, stdout + stderr
+    assert "interrupted" in stderr
+    rows = table(out)
+    assert len(rows) == 8
+    finished = [r for r in rows if r["status"] == "ok"]
+    assert finished and any(r["status"] == "interrupted" for r in rows), rows
+    assert {r["status"] for r in rows} <= {"ok", "interrupted", "failed"}
+    # every folder is a whole run; nothing half-written is left beside them
+    folders = [p for p in out.iterdir() if p.is_dir()]
+    assert not [p for p in folders if p.name.startswith(".")]
+    assert all((p / "provenance.json").is_file() for p in folders)
+    assert {r["cell"] for r in finished} <= {p.name for p in folders}
