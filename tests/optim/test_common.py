@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from repro import generator
-from repro.optim import GD, OPTIMIZERS, PGD, AntiPGD, NoisyGD, PerRun, make
+from repro.optim import GD, OPTIMIZERS, PGD, SAM, AntiPGD, NoisyGD, PerRun, make
 
 S, D = 3, 4
 LRS = torch.tensor([0.1, 0.05, 0.2], dtype=torch.float64)   # one step size per run
@@ -47,6 +47,10 @@ CASES = {
     "per_run_adagrad": dict(lr=LRS, eps=1e-10),
     "per_run_adam": dict(lr=LRS, betas=(0.9, 0.99), eps=1e-8),
     "per_run_group_rmsprop": dict(lr=LRS, alpha=0.9, eps=1e-4),
+    "subgradient": dict(lr=LRS, decay=0.8),
+    "sam": dict(lr=0.1, rho=0.05, momentum=0.5),
+    "asam": dict(lr=0.1, rho=0.5, momentum=0.5),
+    "usam": dict(lr=0.1, rho=0.05, momentum=0.5),
 }
 NOISY = [name for name, cls in OPTIMIZERS.items() if issubclass(cls, NoisyGD)]
 PER_RUN = [name for name, cls in OPTIMIZERS.items() if issubclass(cls, PerRun)]
@@ -60,6 +64,9 @@ def build(name, params, seed=0, **overrides):
 
 
 def step(opt, w, curv=CURV):
+    if isinstance(opt, SAM):      # the SAM family re-evaluates the loss: a closure-based step
+        opt.step(lambda: loss_fn(w, curv).backward())
+        return
     opt.zero_grad()
     loss_fn(w, curv).backward()
     opt.step()
@@ -220,6 +227,8 @@ def reference_rule(name, w0, curv, lr, steps, **kw):
             a = kw["alpha"]
             v = a * v + (1 - a) * (g * g).sum()          # one number: the run's squared norm
             d = g / ((v / (1 - a**t)).sqrt() + kw["eps"])
+        elif name == "subgradient":
+            d = kw["decay"] ** (t - 1) * g               # step lr * decay^(t-1)
         else:
             raise AssertionError(f"no reference for {name}")
         w = w - lr * d
@@ -229,7 +238,7 @@ def reference_rule(name, w0, curv, lr, steps, **kw):
 
 def torch_reference(name, params, lr, **kw):
     """torch's own optimizer for the same rule, for one run (None: torch has no such rule)."""
-    if name == "per_run_group_rmsprop":
+    if name in ("per_run_group_rmsprop", "subgradient"):
         return None
     if name == "per_run_gd":
         return torch.optim.SGD(params, lr=lr)

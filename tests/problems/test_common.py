@@ -17,6 +17,7 @@ from repro.problems import (
     PROBLEMS,
     LpRegression,
     QuadraticRegression,
+    ScalarNetwork,
     SymmetricSensing,
     ToyTwoObjectives,
     WideningValley,
@@ -113,12 +114,22 @@ def multitask_toy_case(seed):
     return {"gradients": (G, ref)}
 
 
+def scalar_network_case(seed):
+    prob = ScalarNetwork(depth=4, target=1.3)
+    w = torch.randn(S, 4, generator=generator(seed), dtype=F64)
+    return {
+        "gradient": (prob.gradient(w), lambda s: grad_of(prob.loss, w[s])[0]),
+        "hessian": (prob.hessian(w), lambda s: hessian_of(prob.loss, w[s])),
+    }
+
+
 CASES = {
     "widening_valley": valley_case,
     "quadratic_regression": quadratic_regression_case,
     "lp_regression": lp_regression_case,
     "symmetric_sensing": symmetric_sensing_case,
     "multitask_toy": multitask_toy_case,
+    "scalar_network": scalar_network_case,
 }
 PAIRS = [(name, form) for name, case in CASES.items() for form in case(0)]
 
@@ -186,6 +197,16 @@ def test_losses_are_one_per_batch_element(name):
         for s in range(S):
             torch.testing.assert_close(out[0, s], prob.loss(batch[:, s])[0])
         return
+    elif name == "robust_sensing":
+        # instance, then fraction first: parameters (P = 1, F = 2, S, n, k), one loss per (P, F, S)
+        prob = PROBLEMS[name](n=4, r=1, m=10, n_instances=1, fractions=(0.0, 0.3))
+        batch = torch.randn(1, 2, S, 4, 2, generator=g, dtype=F64)
+        for loss in (prob.loss, prob.loss_l2):
+            out = loss(batch)
+            assert out.shape == (1, 2, S)
+            for s in range(S):
+                torch.testing.assert_close(out[:, :, s], loss(batch[:, :, s]))
+        return
     elif name == "compressed_sensing":
         prob = PROBLEMS[name](n=6, m=3, batch=(S,), dtype=F64)
         x = torch.randn(S, 6, generator=g, dtype=F64)
@@ -194,9 +215,18 @@ def test_losses_are_one_per_batch_element(name):
         for s in range(S):
             torch.testing.assert_close(out[s], prob.A[s] @ x[s])
         return
+    elif name == "planted_quadratic":
+        prob = PROBLEMS[name](n=4, d=5, alignment=0.3)
+        batch, loss = torch.randn(S, 5, generator=g, dtype=F64), prob.loss
+    elif name == "separable":
+        prob = PROBLEMS[name](n=9, d=3, seed=1)
+        batch, loss = torch.randn(S, 3, generator=g, dtype=F64), prob.loss
     elif name == "multitask_toy":
         prob = ToyTwoObjectives()
         batch, loss = torch.randn(S, 2, generator=g, dtype=F64), prob
+    elif name == "scalar_network":
+        prob = ScalarNetwork(depth=3)
+        batch, loss = torch.randn(S, 3, generator=g, dtype=F64), prob.loss
     else:
         pytest.fail(f"no batching check for the registered problem {name!r}: add one")
     out = loss(batch)

@@ -48,3 +48,49 @@ def test_quadratic_regression_test_loss_estimates_population_loss():
     # x^T e with e = w*w - s*: a Gaussian with variance |e|^2, so the mean of 20000 squares has
     # relative standard deviation sqrt(2/20000) = 1%.
     torch.testing.assert_close(prob.test_loss(w), prob.population_loss(w), rtol=0.05, atol=0)
+
+
+def test_minibatch_loss_and_gradient_per_run():
+    prob = QuadraticRegression(d=12, n=6, k=2, noise=0.1, seed=0)
+    W = torch.randn(3, 12, generator=generator(3), dtype=torch.float64)
+    # the whole data set as every run's batch is the full loss
+    full = torch.arange(6).repeat(3, 1)
+    torch.testing.assert_close(prob.loss(W, full), prob.loss(W))
+    torch.testing.assert_close(prob.gradient(W, full), prob.gradient(W))
+    # each run on its own batch: the loss of those examples, by hand, and autograd's gradient
+    batch = torch.tensor([[0, 1], [5, 5], [2, 4]])
+    for s in range(3):
+        r = prob.X[batch[s]] @ (W[s] * W[s]) - prob.y[batch[s]]
+        torch.testing.assert_close(prob.loss(W, batch)[s], (r**2).sum() / 8)
+    Wg = W.clone().requires_grad_(True)
+    prob.loss(Wg, batch).sum().backward()
+    torch.testing.assert_close(prob.gradient(W, batch), Wg.grad)
+    with pytest.raises(ValueError, match="minibatch"):
+        prob.loss(W[0], batch)
+
+
+def test_sample_batch_shapes_and_schemes():
+    prob = QuadraticRegression(d=12, n=6, k=2, seed=0)
+    idx = prob.sample_batch(50, 4, generator(0))
+    assert idx.shape == (50, 4) and idx.min() >= 0 and idx.max() < 6
+    assert all(len(set(row.tolist())) == 4 for row in idx)  # without replacement: distinct
+    again = prob.sample_batch(50, 4, generator(0))
+    assert torch.equal(idx, again)
+    draws = prob.sample_batch(2000, 3, generator(1), replacement=True)
+    # with replacement some rows repeat an example: P(3 distinct of 6) = 5/9
+    distinct = sum(len(set(row.tolist())) == 3 for row in draws) / 2000
+    assert abs(distinct - 5 / 9) < 0.05
+    with pytest.raises(ValueError, match="exceeds"):
+        prob.sample_batch(2, 7, generator(0))
+
+
+def test_gauss_newton_factors_give_the_hessian_at_interpolation():
+    prob = QuadraticRegression(d=12, n=5, k=2, seed=0)  # noiseless: the teacher interpolates
+    w = prob.s_star.sqrt()
+    G = prob.gauss_newton_factors(w)
+    assert G.shape == (5, 12)
+    H = autograd_hessian(prob.loss, w)
+    torch.testing.assert_close(G.T @ G / 5, H)
+    # the trace identity: tr H = (1/n) sum_i |g_i|^2 = (2/n) sum_j w_j^2 |X_{:,j}|^2
+    torch.testing.assert_close((G**2).sum() / 5, prob.hessian_trace(w))
+    torch.testing.assert_close(prob.l1_norm(w), prob.s_star.sum())

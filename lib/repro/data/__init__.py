@@ -10,6 +10,8 @@ float32 and ``y`` int64, on ``device`` (default: ``repro.device()``).
                 ``download=True``
 - ``qm9``       ``load_qm9``, ``split_and_scale``: a local copy in PyTorch Geometric's layout
 - ``download``  the checked, atomic download used by ``download=True``
+- ``label_noise`` ``symmetric_label_noise``, ``with_label_noise`` (symmetric noise with a mask of
+                the flipped labels), ``subset``
 
 A missing data set raises ``DatasetMissing`` with one line that says where we looked.
 ``DATASETS`` maps a short name to each loader.
@@ -24,6 +26,7 @@ from repro.data.cifar10 import (
     cifar10,
 )
 from repro.data.digits import digits
+from repro.data.label_noise import subset, symmetric_label_noise, with_label_noise
 from repro.data.mnist import MNIST_FILES, MNIST_URL, mnist, read_idx
 from repro.data.mnist1d import mnist1d
 from repro.data.qm9 import (
@@ -48,4 +51,5 @@ __all__ = ["CIFAR10_MD5", "CIFAR10_MEAN", "CIFAR10_STD", "CIFAR10_URL", "DATASET
            "TARGETS", "TARGET_NAMES", "CompleteGraph", "DatasetMissing", "MNIST_FILES",
            "MNIST_URL", "QM9Splits", "TorchGeometricMissing", "cifar10", "default_root", "digits",
            "load_qm9", "mnist", "mnist1d", "prepare_graphs", "read_idx",
-           "require_torch_geometric", "split_and_scale", "transform"]
+           "require_torch_geometric", "split_and_scale", "subset", "symmetric_label_noise",
+           "transform", "with_label_noise"]

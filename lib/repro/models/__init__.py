@@ -8,6 +8,9 @@ training loops in ``repro.train``).
 - ``resnet``  ``resnet18``: the CIFAR-10 ResNet-18 (3x3 stem, no max-pool, BatchNorm)
 - ``vae``     ``VAE``: a small MLP variational autoencoder whose decoder is a generator G(z)
 - ``mpnn``    ``MPNN``: the message-passing network of the QM9 experiment (needs torch_geometric)
+- ``resmlp``  ``ResMLP``: a residual MLP whose skip connections can be switched off
+- ``two_layer`` ``TwoLayerNet``: f(x) = alpha / N^gamma sum_j a_j phi(w_j . x), NTK or mean-field
+              scaling, output scale, frozen readouts, batched over runs
 
 Each constructor takes an optional ``torch.Generator``: with one, every initial weight is drawn
 from it (same seed, same weights). ``MODELS`` maps a short name to each.
@@ -16,11 +19,14 @@ from it (same seed, same weights). ``MODELS`` maps a short name to each.
 from repro.models.linear import DeepLinear, default_scale
 from repro.models.mlp import MLP, EnsembleMLP
 from repro.models.mpnn import MPNN
+from repro.models.resmlp import ResMLP
 from repro.models.resnet import BasicBlock, ResNet, resnet18
+from repro.models.two_layer import TwoLayerNet
 from repro.models.vae import VAE
 
 MODELS = {"deep_linear": DeepLinear, "mlp": MLP, "ensemble_mlp": EnsembleMLP,
-          "resnet18": resnet18, "vae": VAE, "mpnn": MPNN}
+          "resnet18": resnet18, "vae": VAE, "mpnn": MPNN, "resmlp": ResMLP,
+          "two_layer": TwoLayerNet}
 
-__all__ = ["MODELS", "MLP", "MPNN", "VAE", "BasicBlock", "DeepLinear", "EnsembleMLP", "ResNet",
-           "default_scale", "resnet18"]
+__all__ = ["MODELS", "MLP", "MPNN", "VAE", "BasicBlock", "DeepLinear", "EnsembleMLP", "ResMLP",
+           "ResNet", "TwoLayerNet", "default_scale", "resnet18"]

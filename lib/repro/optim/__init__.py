@@ -6,6 +6,18 @@
 - ``per_run``          ``PerRunGD``, ``PerRunMomentum``, ``PerRunAdaGrad``, ``PerRunAdam``,
                        ``PerRunGroupRMSprop`` (the official optimizer of Arora et al., 2019): one
                        step size per run of a batched model
+- ``normalized_gd``    ``PerRunNormalizedGD``: Normalized LR+GD, each run's step divided by its
+                       loss (Tyurin, 2024)
+- ``perceptron``       ``PerRunBatchPerceptron``, ``perceptron_direction``: the batch perceptron
+                       as an update rule, one step size per run
+- ``sam``              ``SAM``, ``ASAM``, ``USAM``: sharpness-aware minimization around any base
+                       optimizer (Foret et al., 2021), adaptive and unnormalised; a closure-based
+                       ``step``; ``frozen_batchnorm`` keeps batch-norm statistics of the first pass
+- ``subgradient``      ``SubGradient``: the subgradient method with a geometrically decaying step
+                       lr decay^t, one step size per run (Ma and Fattahi, 2023)
+
+``PerRunNormalizedGD`` (its closure returns per-run losses) and ``PerRunBatchPerceptron`` (it holds
+the data) are not in ``OPTIMIZERS``: the family tests there assume a gradient-only step.
 
 ``OPTIMIZERS`` maps a short name to its class and ``make(name, params, **kwargs)`` builds one,
 for loops over methods.
@@ -26,6 +38,7 @@ from repro.optim.noise_injection import (
     NoisyGD,
     stop_noise,
 )
+from repro.optim.normalized_gd import PerRunNormalizedGD
 from repro.optim.per_run import (
     PerRun,
     PerRunAdaGrad,
@@ -34,6 +47,9 @@ from repro.optim.per_run import (
     PerRunGroupRMSprop,
     PerRunMomentum,
 )
+from repro.optim.perceptron import PerRunBatchPerceptron, perceptron_direction
+from repro.optim.sam import ASAM, SAM, USAM, frozen_batchnorm
+from repro.optim.subgradient import SubGradient
 
 if TYPE_CHECKING:
     from torch.optim.optimizer import ParamsT
@@ -47,6 +63,10 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "per_run_group_rmsprop": PerRunGroupRMSprop,
     "per_run_adagrad": PerRunAdaGrad,
     "per_run_adam": PerRunAdam,
+    "sam": SAM,
+    "asam": ASAM,
+    "usam": USAM,
+    "subgradient": SubGradient,
 }
 
 
@@ -67,7 +87,9 @@ def make(name: str, params: ParamsT, **kwargs) -> torch.optim.Optimizer:
     return cls(params, **kwargs)
 
 
-__all__ = ["DISTRIBUTIONS", "GD", "OPTIMIZERS", "AntiPGD", "NoiseInjection", "NoisyGD", "PGD",
-           "PerRun", "PerRunAdaGrad", "PerRunAdam", "PerRunGD", "PerRunGroupRMSprop",
-           "PerRunMomentum", "make",
+__all__ = ["ASAM", "DISTRIBUTIONS", "GD", "OPTIMIZERS", "SAM", "USAM", "AntiPGD",
+           "NoiseInjection", "NoisyGD", "PGD",
+           "PerRun", "PerRunAdaGrad", "PerRunAdam", "PerRunBatchPerceptron", "PerRunGD",
+           "PerRunNormalizedGD", "SubGradient", "perceptron_direction", "PerRunGroupRMSprop",
+           "PerRunMomentum", "frozen_batchnorm", "make",
            "stop_noise"]

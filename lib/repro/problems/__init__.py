@@ -9,6 +9,14 @@
 - ``completion``          ``MatrixCompletion``: a low-rank matrix from some of its entries
 - ``compressed_sensing``  ``CompressedSensing``, ``gaussian_matrix``, ``pad_problems``: y = A x
 - ``multitask_toy``       ``ToyTwoObjectives``: the two-objective toy of Nash-MTL's Fig. 1
+- ``planted_quadratic``   ``PlantedQuadratic``: rank-one per-example quadratics whose Hessians
+                          have a planted alignment (coherence), Dexter et al. (2024)
+- ``separable``           ``SeparableData``: linearly separable classification with a planted
+                          margin and the logistic loss (Tyurin, 2024)
+- ``robust_sensing``      ``RobustSensing``: symmetric sensing with gross outliers at several
+                          fractions, the l1 loss and its subgradient (Ma and Fattahi, 2023)
+- ``scalar_network``      ``ScalarNetwork``: f(w) = prod_i w_i with the squared loss (Kreisler et
+                          al., 2023)
 
 Every problem takes its parameters with any leading batch dimensions (typically one seed
 dimension) and returns one loss per batch element, so a sum of the losses trains independent runs
@@ -25,9 +33,14 @@ from repro.problems.diagonal_net import QuadraticRegression
 from repro.problems.lp_regression import LpRegression
 from repro.problems.matrix_sensing import MatrixSensing, SymmetricSensing
 from repro.problems.multitask_toy import ToyTwoObjectives
+from repro.problems.planted_quadratic import PlantedQuadratic
+from repro.problems.robust_sensing import RobustSensing
+from repro.problems.scalar_network import ScalarNetwork
+from repro.problems.separable import SeparableData
 from repro.problems.valley import WideningValley
 
 PROBLEMS = {
+    "planted_quadratic": PlantedQuadratic,
     "widening_valley": WideningValley,
     "quadratic_regression": QuadraticRegression,
     "lp_regression": LpRegression,
@@ -36,8 +49,12 @@ PROBLEMS = {
     "matrix_completion": MatrixCompletion,
     "compressed_sensing": CompressedSensing,
     "multitask_toy": ToyTwoObjectives,
+    "robust_sensing": RobustSensing,
+    "scalar_network": ScalarNetwork,
+    "separable": SeparableData,
 }
 
 __all__ = ["PROBLEMS", "CompressedSensing", "LpRegression", "MatrixCompletion", "MatrixSensing",
-           "QuadraticRegression", "SymmetricSensing", "ToyTwoObjectives", "WideningValley",
-           "gaussian_matrix", "pad_problems"]
+           "PlantedQuadratic", "QuadraticRegression",
+           "RobustSensing", "ScalarNetwork", "SeparableData", "SymmetricSensing",
+           "ToyTwoObjectives", "WideningValley", "gaussian_matrix", "pad_problems"]
