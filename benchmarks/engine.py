@@ -6,6 +6,7 @@ keys save.
     .venv/bin/python benchmarks/engine.py book  [--repeat 1] [--workers N]
     .venv/bin/python benchmarks/engine.py sweep [--chapter SLUG -p name=v ...]
     .venv/bin/python benchmarks/engine.py cache   # after a build: what a change to one module costs
+    .venv/bin/python benchmarks/engine.py overhead [--tasks 6]   # paired, task by task
 
 Nothing is written into the book's build: the tasks' results are discarded (book), or land in a
 temporary folder (sweep). Results go to standard output as a Markdown table, for engine.md.
@@ -103,6 +104,41 @@ def bench_sweep(args) -> None:
               f"{base / seconds:.2f}x |")
 
 
+def bench_overhead(args) -> None:
+    """The engine's own cost, paired so that a machine whose load changes cannot bias it: the
+    local cluster's start and close, then the same notebooks executed alternately in this
+    process (what one worker of the old pool did) and as a task of a one-worker cluster."""
+    from repro.machinery.engine import Engine, code_identity, execute_task
+
+    tasks = [t for t in book_tasks() if t["kind"] == "notebook"][:args.tasks]
+    identity = code_identity()
+    os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    t0 = time.perf_counter()
+    engine = Engine(workers=1, log=lambda _: None).__enter__()
+    start = time.perf_counter() - t0
+    ratios = []
+    try:
+        for task in tasks:
+            t0 = time.perf_counter()
+            execute_task(task, identity)
+            direct = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            [outcome] = list(engine.run([task]))
+            dask = time.perf_counter() - t0
+            if not outcome.ok:
+                raise SystemExit(f"a task failed: {outcome.reason}")
+            ratios.append(dask / direct)
+            print(f"| {task['chapter']}/{task['notebook']} | {direct:.1f} s | {dask:.1f} s | "
+                  f"{100 * (dask / direct - 1):+.0f} % |")
+    finally:
+        t0 = time.perf_counter()
+        engine.__exit__(None, None, None)
+        close = time.perf_counter() - t0
+    print(f"| median over {len(ratios)} notebooks | | | "
+          f"{100 * (statistics.median(ratios) - 1):+.0f} % |")
+    print(f"| local cluster: start {start:.1f} s, close {close:.1f} s (once per command) | | | |")
+
+
 def bench_cache(args) -> None:
     """For each library module: how many notebooks a change to it re-executes, now (those whose
     kernel imported it, plus all for the host modules) against before (all of them)."""
@@ -136,11 +172,14 @@ def main() -> None:
     p = sub.add_parser("sweep")
     p.add_argument("--chapter", default="arora-implicit-acceleration-overparameterization")
     p.add_argument("-p", "--param", action="append", default=[])
+    p = sub.add_parser("overhead")
+    p.add_argument("--tasks", type=int, default=6)
     p = sub.add_parser("cache")
     p.add_argument("--preset", default="quick")
     p.add_argument("--top", type=int, default=12)
     args = parser.parse_args()
-    {"book": bench_book, "sweep": bench_sweep, "cache": bench_cache}[args.what](args)
+    {"book": bench_book, "sweep": bench_sweep, "cache": bench_cache,
+     "overhead": bench_overhead}[args.what](args)
 
 
 if __name__ == "__main__":

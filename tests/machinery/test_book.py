@@ -303,6 +303,10 @@ def test_kernels_keep_their_log_out_of_the_terminal(html, book_build, tmp_path):
     """`repro book` prints its progress, not the kernels' own log lines; checked on a notebook
     executed here (the session's build may have reused every executed notebook)."""
     assert not [n for n in KERNEL_NOISE if n in book_build.stdout + book_build.stderr]
+    # nor the execution engine's: Dask's logs and warnings (a busy port, a closing stream)
+    noise = [line for line in (book_build.stdout + book_build.stderr).splitlines()
+             if "distributed." in line or "Warning" in line]
+    assert not noise, noise[:5]
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")])
     nbformat.write(notebook, tmp_path / "small.ipynb")
     code = ("from pathlib import Path\nfrom repro.machinery.runner import execute_notebook\n"
