@@ -97,6 +97,27 @@ def mini_book(tmp_path, monkeypatch) -> Path:
     return root
 
 
+def git(root, *args):
+    """git in ``root`` with a fixed identity (the tests' machines may have none)."""
+    import os
+    import subprocess
+
+    subprocess.run(["git", *args], cwd=root, check=True, capture_output=True,
+                   env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+                        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"})
+
+
+@pytest.fixture
+def committed_book(mini_book):
+    """``mini_book`` as a git repository with one commit (runs/ ignored): records and cluster
+    workers compare commits."""
+    (mini_book / ".gitignore").write_text("runs/\n")
+    git(mini_book, "init", "-q")
+    git(mini_book, "add", "-A")
+    git(mini_book, "commit", "-qm", "mini book")
+    return mini_book
+
+
 @pytest.fixture
 def one_thread():
     """Torch on one thread for the test: thousands of tiny steps (small batches, small graphs) on

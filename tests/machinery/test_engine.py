@@ -17,24 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPRO
+from conftest import REPRO, git
 
 DASK = str(Path(sys.executable).with_name("dask"))
 
 
-def git(root, *args):
-    subprocess.run(["git", *args], cwd=root, check=True, capture_output=True,
-                   env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
-                        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"})
-
-
-@pytest.fixture
-def committed_book(mini_book):
-    (mini_book / ".gitignore").write_text("runs/\n")
-    git(mini_book, "init", "-q")
-    git(mini_book, "add", "-A")
-    git(mini_book, "commit", "-qm", "mini book")
-    return mini_book
 
 
 class Cluster:

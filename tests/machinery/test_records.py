@@ -4,7 +4,6 @@ holds metrics and provenance (no verdicts: those are checked again at every buil
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 
 import pytest
@@ -16,23 +15,8 @@ from repro.machinery.runner import portable_command
 from repro.machinery.sphinxext import _record_section
 
 
-def git(root, *args):
-    subprocess.run(["git", *args], cwd=root, check=True, capture_output=True,
-                   env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
-                        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"})
-
-
 def repro(*args, cwd=None):
     return subprocess.run([REPRO, *args], capture_output=True, text=True, cwd=cwd, timeout=600)
-
-
-@pytest.fixture
-def committed_book(mini_book):
-    (mini_book / ".gitignore").write_text("runs/\n")
-    git(mini_book, "init", "-q")
-    git(mini_book, "add", "-A")
-    git(mini_book, "commit", "-qm", "mini book")
-    return mini_book
 
 
 def snapshot(root):

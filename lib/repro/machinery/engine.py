@@ -193,6 +193,7 @@ def write_folder_atomic(files: Mapping[str, bytes], target: Path) -> Path:
             path = staging / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
+            os.chmod(path, 0o644)
         os.chmod(staging, 0o755)
         if target.exists():
             old = target.with_name(f".{target.name}.old")

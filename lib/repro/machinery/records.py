@@ -17,14 +17,12 @@ Used by: `repro record` and the Sphinx extension.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from repro import paths
 from repro.machinery.chapters import BadInput, Chapter, find_chapter
+from repro.machinery.engine import write_folder_atomic
 from repro.machinery.runner import portable_command
 
 FILES = ("metrics.json", "provenance.json")
@@ -75,29 +73,13 @@ def save_record(run_folder: Path, replace: bool = False, root: Path | None = Non
     target = records_dir(root) / chapter.slug / preset
     if target.exists() and not replace:
         raise BadInput(f"a record already exists in {target}; pass --replace to replace it")
-    # write beside the target, then swap it in: a failure leaves the old record (or none)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{preset}."))
-    try:
-        shutil.copy2(run_folder / "metrics.json", staging / "metrics.json")
-        # a run made by an older version may hold the recording machine's absolute paths
-        provenance["command"] = portable_command(list(provenance.get("command") or []),
-                                                 root or paths.root())
-        (staging / "provenance.json").write_text(json.dumps(provenance, indent=2, sort_keys=True)
-                                                 + "\n")
-        for name in FILES:
-            os.chmod(staging / name, 0o644)
-        os.chmod(staging, 0o755)
-        if target.exists():
-            old = target.with_name(f".{preset}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(target, old)
-            os.replace(staging, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    # a run made by an older version may hold the recording machine's absolute paths
+    provenance["command"] = portable_command(list(provenance.get("command") or []),
+                                             root or paths.root())
+    # written beside the target, then swapped in: a failure leaves the old record (or none)
+    write_folder_atomic({"metrics.json": (run_folder / "metrics.json").read_bytes(),
+                         "provenance.json": (json.dumps(provenance, indent=2, sort_keys=True)
+                                             + "\n").encode()}, target)
     return target
 
 
