@@ -180,3 +180,39 @@ def test_a_kernel_that_dies_while_starting_is_started_again(monkeypatch, tmp_pat
     with pytest.raises(RunFailed, match="the kernel failed"):
         execute_notebook(tmp_path / "a.ipynb", tmp_path / "b.ipynb", attempts=2)
     assert len(calls) == 2
+
+
+def _kernel_children() -> list[int]:
+    """Processes of this test whose command line runs a Jupyter kernel."""
+    import os
+
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
+            cmdline = open(f"/proc/{entry}/cmdline", "rb").read()
+        except OSError:
+            continue
+        if int(stat[1]) == os.getpid() and b"ipykernel" in cmdline:
+            found.append(int(entry))
+    return found
+
+
+def test_an_executed_notebook_leaves_no_kernel_running(tmp_path):
+    """The runner gives papermill a kernel manager of its own, which nbclient does not shut down:
+    the runner must, or every notebook of a build leaves a kernel of hundreds of MB behind."""
+    import nbformat
+
+    from repro.machinery.runner import RunFailed, execute_notebook
+
+    good = tmp_path / "good.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]), good)
+    bad = tmp_path / "bad.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 / 0")]), bad)
+    execute_notebook(good, tmp_path / "out.ipynb")
+    execute_notebook(good, tmp_path / "out2.ipynb", record_imports=True)
+    with pytest.raises(RunFailed):
+        execute_notebook(bad, tmp_path / "out3.ipynb")
+    assert _kernel_children() == []

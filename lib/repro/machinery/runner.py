@@ -156,6 +156,18 @@ def _kernel_manager(folder: Path):
     return QuietKernelManager(kernel_name=KERNEL, transport="ipc", ip=str(folder / "kernel"))
 
 
+def _shut_down(km) -> None:
+    """Stop the kernel: nbclient leaves a kernel manager it was given to its owner, so without
+    this every executed notebook would leave its kernel running (hundreds of MB each)."""
+    from jupyter_core.utils import run_sync
+
+    if km.has_kernel:
+        try:
+            run_sync(km.shutdown_kernel)(now=True)
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+
+
 def _log_tail(folder: Path, lines: int = 20) -> str:
     log = folder / "kernel.log"
     text = log.read_text(errors="replace").strip() if log.exists() else ""
@@ -214,12 +226,16 @@ def execute_notebook(source: Path, output: Path, parameters: Mapping[str, Any] |
         with tempfile.TemporaryDirectory(prefix="repro-kernel-", dir=short) as folder:
             run, report = ((_with_imports_cell(source, Path(folder))) if record_imports
                            else (source, None))
+            km = _kernel_manager(Path(folder))
             try:
-                papermill.execute_notebook(
-                    str(run), str(output), parameters=dict(parameters or {}),
-                    kernel_name=KERNEL, cwd=str(cwd or source.parent), progress_bar=progress,
-                    log_output=False, km=_kernel_manager(Path(folder)),
-                )
+                try:
+                    papermill.execute_notebook(
+                        str(run), str(output), parameters=dict(parameters or {}),
+                        kernel_name=KERNEL, cwd=str(cwd or source.parent), progress_bar=progress,
+                        log_output=False, km=km,
+                    )
+                finally:
+                    _shut_down(km)
                 if report is None:
                     return None
                 _without_imports_cell(output, source)
