@@ -43,12 +43,12 @@ def with_pool(tasks: list[dict], workers: int) -> float:
     """What `repro book` did before the engine: a ProcessPoolExecutor of ``workers`` processes."""
     from repro.machinery.engine import code_identity
 
-    identity = code_identity()
+    identities = {t["chapter"]: code_identity(chapter=t["chapter"]) for t in tasks}
     threads = str(max(1, (os.cpu_count() or 1) // workers))
     os.environ.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
     t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(_execute, task, identity) for task in tasks]
+        futures = [pool.submit(_execute, task, identities[task["chapter"]]) for task in tasks]
         for future in as_completed(futures):
             status, error = future.result()
             if status != "ok":
@@ -111,7 +111,6 @@ def bench_overhead(args) -> None:
     from repro.machinery.engine import Engine, code_identity, execute_task
 
     tasks = [t for t in book_tasks() if t["kind"] == "notebook"][:args.tasks]
-    identity = code_identity()
     os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     t0 = time.perf_counter()
     engine = Engine(workers=1, log=lambda _: None).__enter__()
@@ -120,7 +119,7 @@ def bench_overhead(args) -> None:
     try:
         for task in tasks:
             t0 = time.perf_counter()
-            execute_task(task, identity)
+            execute_task(task, code_identity(chapter=task["chapter"]))
             direct = time.perf_counter() - t0
             t0 = time.perf_counter()
             [outcome] = list(engine.run([task]))

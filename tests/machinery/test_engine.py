@@ -142,6 +142,26 @@ def test_a_worker_running_other_code_refuses(committed_book, cluster, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["sweep.csv"]   # no run folder
 
 
+def test_a_tasks_identity_covers_the_library_and_its_chapter_not_the_rest(committed_book):
+    from repro.machinery.engine import code_identity
+
+    before = code_identity(chapter="mini-chapter")
+    # edits elsewhere in the tree (another chapter being written, the book's prose) change the
+    # whole tree's identity but not what a task of this chapter executes
+    (committed_book / "chapters" / "02-other").mkdir()
+    (committed_book / "chapters" / "02-other" / "notes.md").write_text("draft\n")
+    (committed_book / "_toc.yml").write_text("format: jb-book\nroot: somewhere/else\n")
+    assert code_identity(chapter="mini-chapter") == before
+    assert code_identity()["changes"] != before["changes"]
+    # an edit to the chapter's own folder, tracked or not, changes it
+    chapter = committed_book / "chapters" / "01-mini-chapter"
+    (chapter / "scratch.py").write_text("x = 1\n")
+    assert code_identity(chapter="mini-chapter")["changes"] != before["changes"]
+    (chapter / "scratch.py").unlink()
+    (chapter / "presets.yaml").write_text("quick: {}\npaper: {steps: 6}\n")
+    assert code_identity(chapter="mini-chapter")["changes"] != before["changes"]
+
+
 @pytest.mark.parametrize("axes, message", [
     (["-p", "nope=1,2"], "unknown parameter 'nope'"),
     (["-p", "steps=a,b"], "steps"),

@@ -14,10 +14,12 @@ submitted to a Dask cluster through ``Engine``:
 A worker executes a task in a temporary folder of its own and sends back the files it made (the
 executed notebook, metrics, provenance) as bytes; the client writes them, atomically, so the
 cluster needs no shared filesystem and no half-written folder is ever left. Before it executes
-anything, a worker compares the code it runs (commit, a hash of uncommitted changes, a hash of the
-library's sources, the library's version) with the client's and refuses the task if they differ,
-so no record mixes two versions of the code. A worker that dies mid-task has its task retried on
-another worker (Dask's ``allowed-failures``, ``RETRIES_ON_DEATH`` here) and then reported failed.
+anything, a worker compares the code the task runs (commit, a hash of the uncommitted changes to
+the library and the task's chapter folder, a hash of the library's sources, the library's version)
+with the client's and refuses the task if they differ, so no record mixes two versions of the code.
+Edits elsewhere in the tree (another chapter, the prose of the book) do not stop a run. A worker
+that dies mid-task has its task retried on another worker (Dask's ``allowed-failures``,
+``RETRIES_ON_DEATH`` here) and then reported failed.
 
 Used by: ``repro book`` (``book.execute_all``, and its controls), ``repro run``, ``repro controls``
 and ``repro sweep``.
@@ -61,14 +63,21 @@ class CodeMismatch(RuntimeError):
 
 # --- the code a process runs ----------------------------------------------------------------
 
-def code_identity(root: Path | None = None) -> dict[str, Any]:
+def code_identity(root: Path | None = None, chapter: str | None = None) -> dict[str, Any]:
     """What identifies the code this process would execute: the repository's commit, a hash of
     its uncommitted changes (tracked and untracked), a hash of the library's sources and its
-    version."""
+    version. With ``chapter`` (a chapter's slug), the uncommitted changes counted are those a task
+    of that chapter executes: the library, ``pyproject.toml`` and the chapter's folder."""
     import repro
     from repro.machinery.book import library_digests
 
     root = root or paths.root()
+    scope: list[str] = []
+    if chapter is not None:
+        from repro.machinery.chapters import find_chapter
+
+        folder = find_chapter(chapter).folder.resolve()
+        scope = ["--", "lib", "pyproject.toml", folder.relative_to(root.resolve()).as_posix()]
 
     def git(*args: str) -> bytes | None:
         try:
@@ -78,8 +87,8 @@ def code_identity(root: Path | None = None) -> dict[str, Any]:
         return done.stdout if done.returncode == 0 else None
 
     commit = git("rev-parse", "HEAD")
-    changes = hashlib.sha256(git("diff", "HEAD", "--binary") or b"")
-    untracked = git("ls-files", "--others", "--exclude-standard", "-z") or b""
+    changes = hashlib.sha256(git("diff", "HEAD", "--binary", *scope) or b"")
+    untracked = git("ls-files", "--others", "--exclude-standard", "-z", *scope) or b""
     for name in sorted(untracked.split(b"\0")):
         if name and (root / name.decode()).is_file():
             changes.update(name + b"\0" + (root / name.decode()).read_bytes())
@@ -95,11 +104,11 @@ def _describe(identity: Mapping[str, Any]) -> str:
             f"{identity.get('library')} (repro {identity.get('repro')})")
 
 
-def check_identity(client: Mapping[str, Any]) -> dict[str, Any]:
-    """On a worker: refuse (CodeMismatch) unless this worker runs the client's code. ``client``
-    is the client's ``code_identity``, with its host and repository root (which only shape the
-    message)."""
-    mine = code_identity()
+def check_identity(client: Mapping[str, Any], chapter: str | None = None) -> dict[str, Any]:
+    """On a worker: refuse (CodeMismatch) unless this worker runs the client's code for a task of
+    ``chapter``. ``client`` is the client's ``code_identity`` for the same chapter, with its host
+    and repository root (which only shape the message)."""
+    mine = code_identity(chapter=chapter)
     if any(mine[k] != client.get(k) for k in mine):
         here = socket.gethostname()
         if client.get("host") == here and client.get("root") == str(paths.root()):
@@ -139,7 +148,7 @@ def execute_task(task: Mapping[str, Any], client: Mapping[str, Any]) -> dict[str
     from repro.machinery.chapters import find_chapter
     from repro.machinery.runner import RunFailed, execute_notebook, run_chapter
 
-    check_identity(client)
+    check_identity(client, task["chapter"])
     chapter = find_chapter(task["chapter"])
     where = {"worker": _worker_name(), "host": socket.gethostname()}
     t0 = time.perf_counter()
@@ -330,9 +339,12 @@ class Engine:
         (Ctrl-C in the caller's loop) cancels the tasks still pending."""
         from distributed import as_completed
 
-        identity = {**code_identity(), "host": socket.gethostname(), "root": str(paths.root())}
+        where = {"host": socket.gethostname(), "root": str(paths.root())}
+        identities = {slug: {**code_identity(chapter=slug), **where}
+                      for slug in {task["chapter"] for task in tasks}}
         extra = {"resources": {"GPU": 1}} if self.gpu else {}
-        futures = {self.client.submit(execute_task, task, identity, pure=False, **extra): task
+        futures = {self.client.submit(execute_task, task, identities[task["chapter"]], pure=False,
+                                      **extra): task
                    for task in tasks}
         bar = None
         if progress:
