@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from conftest import REPRO, git
@@ -209,6 +210,27 @@ def test_a_sweep_writes_its_table_and_figure_and_resumes(committed_book, tmp_pat
     assert running.returncode == 0, stdout + stderr
     assert "6 cells at preset 'quick': 4 current, 2 to run" in stdout
     assert len(table(out)) == 6
+
+
+def test_a_kernel_on_a_local_worker_runs_as_it_would_alone(committed_book, tmp_path):
+    # Dask's nanny gives its workers MALLOC_TRIM_THRESHOLD_=65536 and one thread each; a kernel
+    # that inherited them ran torch's small allocations twice as slowly, and `repro run` (one
+    # worker) on one core of two.
+    experiments = committed_book / "chapters" / "01-mini-chapter" / "experiments.ipynb"
+    nb = nbformat.read(experiments, as_version=4)
+    nb.cells.insert(-1, nbformat.v4.new_code_cell(
+        'import os, torch\nmetrics["env"] = {"trim": os.environ.get("MALLOC_TRIM_THRESHOLD_", '
+        '"unset"), "threads": torch.get_num_threads()}'))
+    nbformat.write(nb, experiments)
+    git(committed_book, "commit", "-qam", "report the kernel's environment")
+    out = tmp_path / "run"
+    done = subprocess.run([REPRO, "run", "mini-chapter", "--out", str(out)], capture_output=True,
+                          text=True, timeout=300,
+                          env={k: v for k, v in os.environ.items()
+                               if k not in ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")})
+    assert done.returncode == 0, done.stdout + done.stderr
+    env = json.loads((out / "metrics.json").read_text())["env"]
+    assert env == {"trim": "unset", "threads": os.cpu_count()}
 
 
 def test_the_slurm_job_for_a_paper_sweep_asks_for_a_gpu(committed_book):
