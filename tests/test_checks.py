@@ -81,3 +81,16 @@ def test_one_of():
     assert one_of("noise", "gaussian", ("gaussian", "bernoulli")) == "gaussian"
     with pytest.raises(ValueError, match=r"^unknown noise 'laplace'; use one of \('gaussian',"):
         one_of("noise", "laplace", ["gaussian", "bernoulli"])
+
+
+def test_finite_watch_raises_at_the_first_bad_step_when_read():
+    from repro.checks import FiniteWatch
+
+    watch = FiniteWatch("training loss")
+    watch.check()                                       # nothing seen: nothing to say
+    for step, value in enumerate([1.0, 2.0, 3.0, math.inf, math.nan, 1.0]):
+        watch.update(torch.tensor([value, 0.0]), step)
+        if step == 2:
+            watch.check()                               # finite so far
+    with pytest.raises(Diverged, match="training loss became non-finite at step 3"):
+        watch.check()

@@ -52,3 +52,29 @@ def test_epoch_end_hook_runs_after_each_epochs_steps_before_the_evaluation():
     # evaluations after epochs 1 and 2
     assert hist["train_loss"][1] == hist["train_loss"][0]
     assert hist["train_loss"][2] != hist["train_loss"][1]
+
+
+def test_divergence_read_every_k_steps_names_the_first_bad_step():
+    model = MLP([4, 8, 3], generator=generator(0))
+    with pytest.raises(Diverged, match="at step 1:"):
+        train(model, GD(model.parameters(), lr=1e30), tiny_classification(), epochs=50,
+              check_every=20, eval_every=100, progress=False)
+
+
+def test_bf16_is_a_cuda_option_the_cpu_runs_in_full_precision():
+    runs = {}
+    for precision in ("float32", "bf16"):
+        model = EnsembleMLP(2, [4, 8, 3], generator=generator(0))
+        opt = GD(model.parameters(), lr=0.1)
+        if precision == "bf16":
+            with pytest.warns(UserWarning, match="CUDA option"):
+                runs[precision] = train(model, opt, tiny_classification(), epochs=3,
+                                        progress=False, precision=precision)
+        else:
+            runs[precision] = train(model, opt, tiny_classification(), epochs=3,
+                                    progress=False, precision=precision)
+    assert runs["bf16"]["train_loss"] == runs["float32"]["train_loss"]
+    model = MLP([4, 8, 3], generator=generator(0))
+    with pytest.raises(ValueError, match="precision"):
+        train(model, GD(model.parameters(), lr=0.1), tiny_classification(), epochs=1,
+              progress=False, precision="fp16")

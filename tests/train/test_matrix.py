@@ -131,3 +131,27 @@ def test_a_stopped_run_stays_put_under_adam():
     torch.testing.assert_close(model.factors[0][0].detach(), M + 1e-3)
     with pytest.raises(ValueError, match="stop_each needs stop_below"):
         fit_matrix(model, loss_fn, torch.optim.Adam(model.parameters()), 1, stop_each=True)
+
+
+@pytest.mark.parametrize("stop_each", [False, True])
+def test_the_stopping_rule_read_every_k_steps_ends_where_a_check_every_step_ends(stop_each):
+    # the host reads the stopping rule only every check_every steps; the runs are held from the
+    # step where it held, so the result is the one a check at every step gives
+    problem = _problem()
+    outs, finals = [], []
+    for check_every in (1, 7, 1000):
+        model = _model(3, depth=2)
+        opt = torch.optim.Adam(model.parameters(), lr=0.05)
+        outs.append(fit_matrix(model, problem.loss, opt, 400, record={"test": problem.test_error},
+                               record_every=5, stop_below=1e-4, stop_each=stop_each,
+                               check_every=check_every))
+        finals.append(model().detach())
+    first = outs[0]
+    assert first["steps"] < 400 and first["step"][-1] == first["steps"]
+    for out, final in zip(outs[1:], finals[1:]):
+        assert out["steps"] == first["steps"] and out["step"] == first["step"]
+        for key in ("loss", "objective", "test"):
+            assert torch.equal(out[key], first[key])
+        assert torch.equal(final, finals[0])
+        if stop_each:
+            assert torch.equal(out["stopped_at"], first["stopped_at"])

@@ -72,7 +72,12 @@ class NoiseInjection:
         else:
             bits = torch.randint(0, 2, like.shape, generator=self.generator, device=on)
             xi = (2 * bits - 1).to(like.dtype)
-        return (sigma * xi).to(like.device)
+        xi = sigma * xi
+        if xi.device.type == "cpu" and like.device.type == "cuda":
+            # a CPU generator driving a GPU run: the same draws, copied from pinned memory without
+            # waiting (a plain copy would hold the host until the GPU caught up, every step)
+            return xi.pin_memory().to(like.device, non_blocking=True)
+        return xi.to(like.device)
 
     def perturbation(
         self,

@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import torch
 
-from repro.optim.per_run import PerRun
+from repro.optim.per_run import PerRun, on_device_of
 
 
 class PerRunNormalizedGD(PerRun):
@@ -46,7 +46,7 @@ class PerRunNormalizedGD(PerRun):
                 state["step"] = state.get("step", 0) + 1
                 f = loss.detach().to(p.device, p.dtype)
                 # a loss that underflowed to 0 has a zero gradient too: such a run stays put
-                scale = torch.where(f > 0, group["lr"].to(p.device, p.dtype) / f, 0.0)
+                scale = torch.where(f > 0, on_device_of(self._cache, group["lr"], p) / f, 0.0)
                 p.sub_(scale.reshape(-1, *[1] * (p.ndim - 1)) * p.grad)
         return loss
 

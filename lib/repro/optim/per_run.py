@@ -41,6 +41,24 @@ if TYPE_CHECKING:
     from torch.optim.optimizer import ParamsT
 
 
+def on_device_of(cache: dict, value: torch.Tensor | float, like: torch.Tensor) -> torch.Tensor:
+    """``value`` (a group's step sizes or radius) as a tensor on ``like``'s device and dtype,
+    converted once and kept in ``cache`` while ``value`` is the same unchanged object: a copy to
+    the GPU at every step would wait for the device each time (a tensor changed in place, or
+    replaced, is converted again)."""
+    if isinstance(value, torch.Tensor) and value.device == like.device \
+            and value.dtype == like.dtype:
+        return value
+    key = (id(value), like.device, like.dtype)
+    version = value._version if isinstance(value, torch.Tensor) else None
+    hit = cache.get(key)
+    if hit is not None and hit[0] is value and hit[1] == version:
+        return hit[2]
+    out = torch.as_tensor(value, device=like.device, dtype=like.dtype)
+    cache[key] = (value, version, out)
+    return out
+
+
 class PerRun(torch.optim.Optimizer):
     """The per-run base: w = w - lr_s * direction(g) for run s."""
 
@@ -49,6 +67,7 @@ class PerRun(torch.optim.Optimizer):
         if lr.ndim != 1 or not bool((lr > 0).all()):
             raise ValueError("lr must be a 1-D tensor of positive step sizes, one per run")
         super().__init__(params, {"lr": lr, **defaults})
+        self._cache: dict = {}
         for group in self.param_groups:
             for p in group["params"]:
                 if p.shape[:1] != group["lr"].shape:
@@ -71,7 +90,7 @@ class PerRun(torch.optim.Optimizer):
                     continue
                 state = self.state[p]
                 state["step"] = state.get("step", 0) + 1
-                lr = group["lr"].to(p.device, p.dtype).reshape(-1, *[1] * (p.ndim - 1))
+                lr = on_device_of(self._cache, group["lr"], p).reshape(-1, *[1] * (p.ndim - 1))
                 p.sub_(lr * self.direction(p.grad, state, group))
         return loss
 
@@ -150,7 +169,7 @@ class PerRunGroupRMSprop(PerRun):
             v = group["alpha"] * shared.get("square_avg", torch.zeros_like(sq)) \
                 + (1 - group["alpha"]) * sq
             shared.update(step=step, square_avg=v)
-            scale = group["lr"].to(v.device, v.dtype) / (
+            scale = on_device_of(self._cache, group["lr"], v) / (
                 (v / (1 - group["alpha"] ** step)).sqrt() + group["eps"])
             for p in live:
                 p.sub_(scale.to(p.dtype).reshape(-1, *[1] * (p.ndim - 1)) * p.grad)

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from repro.optim.per_run import PerRun
+from repro.optim.per_run import PerRun, on_device_of
 
 if TYPE_CHECKING:
     from torch.optim.optimizer import ParamsT
@@ -76,7 +76,7 @@ class PerRunBatchPerceptron(PerRun):
             for p in group["params"]:
                 state = self.state[p]
                 state["step"] = state.get("step", 0) + 1
-                lr = group["lr"].to(p.device, p.dtype)[:, None]
+                lr = on_device_of(self._cache, group["lr"], p)[:, None]
                 p.add_(lr * perceptron_direction(p, self.features, self.labels))
         return loss
 

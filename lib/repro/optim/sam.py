@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from repro.checks import nonnegative, positive_int
+from repro.optim.per_run import on_device_of
 
 if TYPE_CHECKING:
     from torch.optim.optimizer import ParamsT
@@ -149,9 +150,16 @@ class SAM(torch.optim.Optimizer):
         x = torch.as_tensor(x, device=p.device, dtype=p.dtype)
         return x.reshape(-1, *[1] * (p.ndim - 1)) if x.ndim == 1 else x
 
+    def _rho(self, group: dict, p: torch.Tensor) -> torch.Tensor:
+        """The group's radius on ``p``'s device, converted once (not copied to a GPU each step)."""
+        if not hasattr(self, "_cache"):
+            self._cache: dict = {}
+        rho = on_device_of(self._cache, group["rho"], p)
+        return rho.reshape(-1, *[1] * (p.ndim - 1)) if rho.ndim == 1 else rho
+
     def _coefficient(self, group: dict, norm: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
         """c in eps = c T^2 g: rho / |T g| (SAM, ASAM)."""
-        return self._per_run(group["rho"], p) / self._per_run(norm, p).clamp_min(_TINY)
+        return self._rho(group, p) / self._per_run(norm, p).clamp_min(_TINY)
 
     @torch.no_grad()
     def first_step(self) -> None:
@@ -245,7 +253,7 @@ class USAM(SAM):
     """Unnormalised SAM: eps = rho g, the ascent step without the division by |g|."""
 
     def _coefficient(self, group: dict, norm: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-        return self._per_run(group["rho"], p)
+        return self._rho(group, p)
 
     def _norms(self) -> torch.Tensor:
         return torch.tensor(1.0)

@@ -45,29 +45,50 @@ def fit_matrix(model: Callable[[], torch.Tensor], loss_fn: Callable[[torch.Tenso
     if stop_each and stop_below is None:
         raise ValueError("stop_each needs stop_below: the loss at which each run stops")
     record = dict(record or {})
+    # snapshots stay on the model's device until the end: one copy to the CPU for the whole run
     history: dict = {"step": [], "loss": [], "objective": [], **{k: [] for k in record}}
 
     def snapshot(step: int, W: torch.Tensor, loss: torch.Tensor, objective: torch.Tensor):
         history["step"].append(step)
-        history["loss"].append(loss.detach().cpu())
-        history["objective"].append(objective.detach().cpu())
+        history["loss"].append(loss.detach().clone())
+        history["objective"].append(objective.detach().clone())
         for name, fn in record.items():
-            history[name].append(fn(W.detach()).cpu())
+            history[name].append(fn(W.detach()))
 
     params = [p for group in optimizer.param_groups for p in group["params"]]
     stopped_at = None
+    # The stopping rule is evaluated on the device at every step, but read by the host only every
+    # ``check_every`` steps (and at the last): ``done_at`` keeps the first step at which every run
+    # was below ``stop_below``, and from then on every run is held where it was (as a run held by
+    # ``stop_each``), so the steps between that one and the next check change nothing; their
+    # snapshots are dropped and the run ends as it would have ended at ``done_at``.
+    done_at = None
     started = time.perf_counter()
     step = 0
     while True:
         W = model()
         loss = loss_fn(W)
         objective = loss + penalty(W) if penalty is not None else loss
+        if stop_below is not None:
+            below = loss.detach() < stop_below
+            if done_at is None:
+                done_at = torch.full((), -1, dtype=torch.long, device=loss.device)
+            done_at = torch.where((done_at < 0) & below.all(), step, done_at)
         if stop_each:
             if stopped_at is None:
                 stopped_at = torch.full(loss.shape, -1, dtype=torch.long, device=loss.device)
-            crossed = (stopped_at < 0) & (loss.detach() < stop_below)
+            crossed = (stopped_at < 0) & below
             stopped_at = torch.where(crossed, torch.full_like(stopped_at, step), stopped_at)
-        last = step == steps or (stop_below is not None and bool((loss < stop_below).all()))
+        last = step == steps
+        if done_at is not None and (step % check_every == 0 or last):
+            ended = int(done_at)                      # the host reads the stopping rule here
+            if ended >= 0:
+                last = True
+                # held since ``ended``: W, loss and objective are those of step ``ended``
+                while history["step"] and history["step"][-1] >= ended:
+                    for values in history.values():
+                        values.pop()
+                step = ended
         if step % check_every == 0 or last:
             check_finite(objective, "matrix training objective", step)
         if step == 0 or last or (record_every and step % record_every == 0):
@@ -77,18 +98,22 @@ def fit_matrix(model: Callable[[], torch.Tensor], loss_fn: Callable[[torch.Tenso
             break
         optimizer.zero_grad(set_to_none=True)
         objective.sum().backward()
-        frozen = None if stopped_at is None else stopped_at >= 0
-        if frozen is not None and bool(frozen.any()):
-            # any optimizer may move a run with zero gradient (momentum, Adam): hold it instead
-            held = [p.detach()[frozen].clone() for p in params]
+        hold = None if stopped_at is None else stopped_at >= 0
+        if done_at is not None:
+            hold = (done_at >= 0) if hold is None else hold | (done_at >= 0)
+        if hold is not None:
+            # any optimizer may move a run with zero gradient (momentum, Adam): hold it instead;
+            # a mask on the device, so that no step waits for the host
+            held = [p.detach().clone() for p in params]
             optimizer.step()
             with torch.no_grad():
                 for p, old in zip(params, held):
-                    p[frozen] = old
+                    mask = hold.reshape(*hold.shape, *[1] * (p.ndim - hold.ndim))
+                    p.copy_(torch.where(mask, old, p))
         else:
             optimizer.step()
         step += 1
-    out = {k: torch.stack(v) for k, v in history.items() if k != "step"}
+    out = {k: torch.stack(v).cpu() for k, v in history.items() if k != "step"}
     out.update(step=history["step"], steps=step, seconds=time.perf_counter() - started)
     if stopped_at is not None:
         out["stopped_at"] = stopped_at.cpu()
