@@ -68,3 +68,20 @@ def test_bad_arguments():
         TwoLayerNet(3, 4, activation="swish")
     with pytest.raises(ValueError, match="inputs"):
         TwoLayerNet(3, 4)(torch.ones(2, 5, dtype=F64))
+
+
+def test_bias_std_draws_biases_after_the_other_weights():
+    plain = TwoLayerNet(1, 6, runs=2, bias=True, generator=generator(5))
+    drawn = TwoLayerNet(1, 6, runs=2, bias=True, bias_std=0.5, generator=generator(5))
+    # the default keeps zero biases; with bias_std, the weights and readouts are unchanged
+    assert torch.equal(plain.b, torch.zeros(2, 6, dtype=F64))
+    torch.testing.assert_close(drawn.w, plain.w, rtol=0, atol=0)
+    torch.testing.assert_close(drawn.a, plain.a, rtol=0, atol=0)
+    g = generator(5)
+    torch.randn(2, 6, 1, generator=g, dtype=F64)
+    torch.randn(2, 6, generator=g, dtype=F64)
+    torch.testing.assert_close(drawn.b, 0.5 * torch.randn(2, 6, generator=g, dtype=F64))
+    with pytest.raises(ValueError, match="bias=True"):
+        TwoLayerNet(1, 6, bias_std=0.5)
+    with pytest.raises(ValueError, match="bias_std"):
+        TwoLayerNet(1, 6, bias=True, bias_std=-1.0)

@@ -227,6 +227,10 @@ def test_losses_are_one_per_batch_element(name):
     elif name == "scalar_network":
         prob = ScalarNetwork(depth=3)
         batch, loss = torch.randn(S, 3, generator=g, dtype=F64), prob.loss
+    elif name == "relu_regression_1d":
+        # the loss takes the models' outputs at the n points: (S, n) in, one loss per run out
+        prob = PROBLEMS[name].default()
+        batch, loss = torch.randn(S, prob.n, generator=g, dtype=F64), prob.loss
     else:
         pytest.fail(f"no batching check for the registered problem {name!r}: add one")
     out = loss(batch)

@@ -16,6 +16,15 @@
 - ``mean_square_stability`` ``second_moment_operator``, ``mean_square_spectral_radius``,
                       ``critical_step_size``, ``sampling_coefficients``, ``sample_batches``: exact
                       mean-square stability of linearised minibatch SGD
+- ``fourier_probes``  ``ipr``, ``fourier_spectrum``, ``fourier_ipr``, ``neuron_ipr``,
+                      ``ipr_pruning_mask``, ``random_pruning_mask``: how periodic a neuron's
+                      weights are, and pruning the least periodic neurons
+- ``knots``           ``find_knots``, ``count_per_gap``, ``off_data``, ``relu_kinks``, ``Knots``:
+                      the knots (slope changes) of a 1-D piecewise linear function, by a stated
+                      threshold-and-merge rule, counted per interval between data points
+- ``ntk``             ``empirical_ntk``, ``run_batched_ntk``, ``centered_alignment``,
+                      ``kernel_regression``, ``kernel_regression_mse``: the empirical neural tangent
+                      kernel (torch.func), its centred alignment with the labels, regression with it
 - ``classification``  ``per_model_accuracy``
 - ``multitask``       ``delta_m``, ``mean_rank`` (the metrics of Nash-MTL's tables)
 - ``reconstruction``  ``per_pixel_mse``
@@ -42,12 +51,21 @@ from repro.metrics.curvature import (
     hvp,
     top_eigenvalue,
 )
+from repro.metrics.fourier_probes import (
+    fourier_ipr,
+    fourier_spectrum,
+    ipr,
+    ipr_pruning_mask,
+    neuron_ipr,
+    random_pruning_mask,
+)
 from repro.metrics.gfs_sharpness import (
     FlowResult,
     gradient_flow_solution,
     scalar_gfs_point,
     scalar_gfs_sharpness,
 )
+from repro.metrics.knots import Knots, count_per_gap, find_knots, off_data, relu_kinks
 from repro.metrics.landscape import (
     filter_normalize,
     functional_loss,
@@ -72,6 +90,13 @@ from repro.metrics.network_curvature import (
     hessian_top_eigenvalues,
     hessian_trace_estimate,
 )
+from repro.metrics.ntk import (
+    centered_alignment,
+    empirical_ntk,
+    kernel_regression,
+    kernel_regression_mse,
+    run_batched_ntk,
+)
 from repro.metrics.reconstruction import per_pixel_mse
 from repro.metrics.spectra import effective_rank, nuclear_norm, singular_values
 from repro.metrics.stability import (
@@ -81,13 +106,18 @@ from repro.metrics.stability import (
     sgd_stability_threshold,
 )
 
-__all__ = ["FlowResult", "gradient_flow_solution", "scalar_gfs_point", "scalar_gfs_sharpness",
+__all__ = ["centered_alignment", "empirical_ntk", "kernel_regression", "kernel_regression_mse",
+           "run_batched_ntk",
+           "fourier_ipr", "fourier_spectrum", "ipr", "ipr_pruning_mask", "neuron_ipr",
+           "random_pruning_mask",
+           "FlowResult", "gradient_flow_solution", "scalar_gfs_point", "scalar_gfs_sharpness",
            "filter_normalize", "functional_loss", "interpolate", "random_direction", "slice_1d",
            "slice_2d", "slice_eigenvalue_ratio",
            "SAMPLINGS", "coherence_matrix", "coherence_measure", "critical_step_size",
            "mean_square_spectral_radius", "per_example_hessians", "predicts_instability",
            "sample_batches", "sampling_coefficients", "second_moment_operator",
-           "theorem1_step_size", "delta_m", "effective_rank", "hessian", "hessian_operator",
+           "theorem1_step_size", "Knots", "count_per_gap", "find_knots", "off_data", "relu_kinks",
+           "delta_m", "effective_rank", "hessian", "hessian_operator",
            "hessian_spectral_density",
            "hessian_top_eigenvalues", "hessian_trace", "hessian_trace_estimate",
            "hutchinson_trace", "hvp", "mean_rank", "nuclear_norm", "per_model_accuracy",

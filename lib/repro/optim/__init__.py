@@ -15,9 +15,14 @@
                        ``step``; ``frozen_batchnorm`` keeps batch-norm statistics of the first pass
 - ``subgradient``      ``SubGradient``: the subgradient method with a geometrically decaying step
                        lr decay^t, one step size per run (Ma and Fattahi, 2023)
+- ``langevin``         ``PerRunLangevin``: noisy gradient descent at a temperature with an l2
+                       penalty (unadjusted Langevin), one step size and temperature per run
+                       (mean-field noisy SGD, Shevchenko et al., 2022)
 
 ``PerRunNormalizedGD`` (its closure returns per-run losses) and ``PerRunBatchPerceptron`` (it holds
-the data) are not in ``OPTIMIZERS``: the family tests there assume a gradient-only step.
+the data) are not in ``OPTIMIZERS``: the family tests there assume a gradient-only step. Nor is
+``PerRunLangevin``: its runs share one noise stream, so S runs stepped together cannot equal S runs
+stepped alone, which the family tests check step for step.
 
 ``OPTIMIZERS`` maps a short name to its class and ``make(name, params, **kwargs)`` builds one,
 for loops over methods.
@@ -30,6 +35,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from repro.optim.gd import GD
+from repro.optim.langevin import PerRunLangevin
 from repro.optim.noise_injection import (
     DISTRIBUTIONS,
     PGD,
@@ -88,8 +94,7 @@ def make(name: str, params: ParamsT, **kwargs) -> torch.optim.Optimizer:
 
 
 __all__ = ["ASAM", "DISTRIBUTIONS", "GD", "OPTIMIZERS", "SAM", "USAM", "AntiPGD",
-           "NoiseInjection", "NoisyGD", "PGD",
-           "PerRun", "PerRunAdaGrad", "PerRunAdam", "PerRunBatchPerceptron", "PerRunGD",
-           "PerRunNormalizedGD", "SubGradient", "perceptron_direction", "PerRunGroupRMSprop",
-           "PerRunMomentum", "frozen_batchnorm", "make",
-           "stop_noise"]
+           "NoiseInjection", "NoisyGD", "PGD", "PerRun", "PerRunAdaGrad", "PerRunAdam",
+           "PerRunBatchPerceptron", "PerRunGD", "PerRunGroupRMSprop", "PerRunLangevin",
+           "PerRunMomentum", "PerRunNormalizedGD", "SubGradient", "frozen_batchnorm", "make",
+           "perceptron_direction", "stop_noise"]

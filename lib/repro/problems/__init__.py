@@ -15,8 +15,12 @@
                           margin and the logistic loss (Tyurin, 2024)
 - ``robust_sensing``      ``RobustSensing``: symmetric sensing with gross outliers at several
                           fractions, the l1 loss and its subgradient (Ma and Fattahi, 2023)
+- ``relu_regression_1d`` ``ReluRegression1D``: a handful of points on the line, the squared loss of
+                          batched models (Shevchenko et al., 2022)
 - ``scalar_network``      ``ScalarNetwork``: f(w) = prod_i w_i with the squared loss (Kreisler et
                           al., 2023)
+- ``single_index``        ``SingleIndexTeacher``: Gaussian inputs, y = h(beta . x / sqrt(d)), the
+                          quadratic teacher of Kumar et al. (2024)
 
 Every problem takes its parameters with any leading batch dimensions (typically one seed
 dimension) and returns one loss per batch element, so a sum of the losses trains independent runs
@@ -34,9 +38,11 @@ from repro.problems.lp_regression import LpRegression
 from repro.problems.matrix_sensing import MatrixSensing, SymmetricSensing
 from repro.problems.multitask_toy import ToyTwoObjectives
 from repro.problems.planted_quadratic import PlantedQuadratic
+from repro.problems.relu_regression_1d import ReluRegression1D
 from repro.problems.robust_sensing import RobustSensing
 from repro.problems.scalar_network import ScalarNetwork
 from repro.problems.separable import SeparableData
+from repro.problems.single_index import SingleIndexTeacher
 from repro.problems.valley import WideningValley
 
 PROBLEMS = {
@@ -49,12 +55,14 @@ PROBLEMS = {
     "matrix_completion": MatrixCompletion,
     "compressed_sensing": CompressedSensing,
     "multitask_toy": ToyTwoObjectives,
+    "relu_regression_1d": ReluRegression1D,
     "robust_sensing": RobustSensing,
     "scalar_network": ScalarNetwork,
     "separable": SeparableData,
 }
 
 __all__ = ["PROBLEMS", "CompressedSensing", "LpRegression", "MatrixCompletion", "MatrixSensing",
-           "PlantedQuadratic", "QuadraticRegression",
+           "PlantedQuadratic", "QuadraticRegression", "ReluRegression1D",
            "RobustSensing", "ScalarNetwork", "SeparableData", "SymmetricSensing",
+           "SingleIndexTeacher",
            "ToyTwoObjectives", "WideningValley", "gaussian_matrix", "pad_problems"]
