@@ -26,7 +26,6 @@ Used in: chapter 7 (mean-field ReLU networks in one dimension).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
@@ -55,32 +54,15 @@ class PerRunLangevin(PerRun):
                              f"{len(self.param_groups[0]['lr'])} runs")
         self.generator = generator
 
-    def direction(self, grad: torch.Tensor, state: dict, group: dict) -> torch.Tensor:
-        return grad
-
-    @torch.no_grad()
-    def step(self, closure: Callable[[], float] | None = None) -> float | None:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                state["step"] = state.get("step", 0) + 1
-                shape = (-1, *[1] * (p.ndim - 1))
-                lr = group["lr"].to(p.device, p.dtype).reshape(shape)
-                drift = p.grad + group["weight_decay"] * p if group["weight_decay"] else p.grad
-                p.sub_(lr * drift)
-                temperature = group["temperature"]
-                if bool((temperature > 0).any()):
-                    t = temperature.to(p.device, p.dtype)
-                    t = t.reshape(shape) if t.ndim == 1 else t
-                    where = self.generator.device if self.generator is not None else p.device
-                    xi = torch.randn(p.shape, generator=self.generator, dtype=p.dtype,
-                                     device=where).to(p.device)
-                    p.add_(torch.sqrt(2 * lr * t) * xi)
-        return loss
+    def update(self, p: torch.Tensor, lr: torch.Tensor, state: dict, group: dict) -> None:
+        drift = p.grad + group["weight_decay"] * p if group["weight_decay"] else p.grad
+        p.sub_(lr * drift)
+        temperature = group["temperature"]
+        if bool((temperature > 0).any()):   # a CPU tensor: no wait for the device
+            t = temperature.to(p.device, p.dtype)
+            t = t.reshape(lr.shape) if t.ndim == 1 else t
+            where = self.generator.device if self.generator is not None else p.device
+            xi = torch.randn(p.shape, generator=self.generator, dtype=p.dtype,
+                             device=where).to(p.device)
+            p.add_(torch.sqrt(2 * lr * t) * xi)
 

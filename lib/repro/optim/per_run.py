@@ -60,7 +60,14 @@ def on_device_of(cache: dict, value: torch.Tensor | float, like: torch.Tensor) -
 
 
 class PerRun(torch.optim.Optimizer):
-    """The per-run base: w = w - lr_s * direction(g) for run s."""
+    """The per-run base: w = w - lr_s * direction(g) for run s.
+
+    ``step`` walks the parameters once and hands each to ``update`` with its runs' step sizes;
+    a method whose step is not "minus lr times a direction of the gradient" (a noise term, an
+    update from held data) overrides ``update``, and sets ``uses_grad = False`` if it moves
+    parameters that have no gradient."""
+
+    uses_grad = True
 
     def __init__(self, params: ParamsT, lr: torch.Tensor, **defaults) -> None:
         lr = torch.as_tensor(lr)
@@ -86,13 +93,17 @@ class PerRun(torch.optim.Optimizer):
                 loss = closure()
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is None:
+                if self.uses_grad and p.grad is None:
                     continue
                 state = self.state[p]
                 state["step"] = state.get("step", 0) + 1
                 lr = on_device_of(self._cache, group["lr"], p).reshape(-1, *[1] * (p.ndim - 1))
-                p.sub_(lr * self.direction(p.grad, state, group))
+                self.update(p, lr, state, group)
         return loss
+
+    def update(self, p: torch.Tensor, lr: torch.Tensor, state: dict, group: dict) -> None:
+        """Move ``p`` in place; ``lr`` holds its runs' step sizes, shaped to broadcast."""
+        p.sub_(lr * self.direction(p.grad, state, group))
 
 
 class PerRunGD(PerRun):

@@ -25,12 +25,11 @@ Used in: chapter 6 (from logistic regression to the perceptron with large step s
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
 
-from repro.optim.per_run import PerRun, on_device_of
+from repro.optim.per_run import PerRun
 
 if TYPE_CHECKING:
     from torch.optim.optimizer import ParamsT
@@ -66,19 +65,10 @@ class PerRunBatchPerceptron(PerRun):
                     raise ValueError(f"{p.shape[0]} runs do not split over {features.shape[0]} "
                                      "data sets")
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], float] | None = None) -> float | None:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            for p in group["params"]:
-                state = self.state[p]
-                state["step"] = state.get("step", 0) + 1
-                lr = on_device_of(self._cache, group["lr"], p)[:, None]
-                p.add_(lr * perceptron_direction(p, self.features, self.labels))
-        return loss
+    uses_grad = False   # the direction comes from the held data, not from a gradient
+
+    def update(self, p: torch.Tensor, lr: torch.Tensor, state: dict, group: dict) -> None:
+        p.add_(lr * perceptron_direction(p, self.features, self.labels))
 
 
 __all__ = ["PerRunBatchPerceptron", "perceptron_direction"]
