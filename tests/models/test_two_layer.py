@@ -85,3 +85,18 @@ def test_bias_std_draws_biases_after_the_other_weights():
         TwoLayerNet(1, 6, bias_std=0.5)
     with pytest.raises(ValueError, match="bias_std"):
         TwoLayerNet(1, 6, bias=True, bias_std=-1.0)
+
+
+def test_readouts_of_one_average_the_neurons_and_keep_the_seeds_other_weights():
+    x = torch.randn(5, 3, generator=generator(0), dtype=F64)
+    gauss = TwoLayerNet(3, 4, runs=2, scaling="mean_field", output_scale=2.0, bias=True,
+                        bias_std=0.5, generator=generator(9))
+    ones = TwoLayerNet(3, 4, runs=2, scaling="mean_field", output_scale=2.0, bias=True,
+                       bias_std=0.5, readout="ones", train_readout=False, generator=generator(9))
+    assert torch.equal(ones.a, torch.ones(2, 4, dtype=F64)) and "a" in dict(ones.named_buffers())
+    torch.testing.assert_close(ones.w, gauss.w, rtol=0, atol=0)
+    torch.testing.assert_close(ones.b, gauss.b, rtol=0, atol=0)
+    z = torch.einsum("md,snd->smn", x, ones.w) + ones.b[:, None]
+    torch.testing.assert_close(ones(x), 2.0 * torch.relu(z).mean(-1))   # alpha / N * sum_j
+    with pytest.raises(ValueError, match="readout"):
+        TwoLayerNet(3, 4, readout="zeros")

@@ -7,15 +7,16 @@ with width N, output scale alpha and gamma = 1/2 (the neural-tangent, "lazy" sca
 order one for inputs of norm sqrt(d)), the readouts a_j N(0, 1), the biases zero unless asked
 for (``bias_std > 0`` draws them N(0, bias_std^2) instead, after the other weights, so the
 first-layer weights and readouts are those of the same seed without it). The readouts can be
-frozen (a buffer, not a parameter), and the activation is one of ``ACTIVATIONS``: ReLU, tanh,
-identity, the quadratic z^2, and the perturbed identity z + eps z^2 / 2 (``"poly"``, with
-``eps``).
+frozen (a buffer, not a parameter) or all set to one (``readout="ones"``: a network that only
+averages its neurons, as in Kumar et al., 2024), and the activation is one of
+``ACTIVATIONS``: ReLU, tanh, identity, the quadratic z^2, and the perturbed identity
+z + eps z^2 / 2 (``"poly"``, with ``eps``).
 
 Every parameter leads with the S runs, so S seeds (or S widths' worth of step sizes, with
 ``repro.optim.PerRunGD``) train in one pass; inputs are (m, d), shared by the runs, or (S, m, d).
 
-Used in: chapter 7 (mean-field ReLU networks in one dimension, with random biases); planned for
-chapter 8 (mean-field vs lazy training); written with chapter 11.
+Used in: chapter 7 (mean-field ReLU networks in one dimension, with random biases), chapter 8
+(lazy vs rich training, readouts frozen at one); written with chapter 11.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ __all__ = ["TwoLayerNet"]
 
 SCALINGS = {"ntk": 0.5, "mean_field": 1.0}
 ACTIVATIONS = ("relu", "tanh", "identity", "quadratic", "poly")
+READOUTS = ("gaussian", "ones")
 
 
 class TwoLayerNet(nn.Module):
@@ -38,7 +40,7 @@ class TwoLayerNet(nn.Module):
     def __init__(self, d: int, width: int, runs: int = 1, scaling: str = "ntk",
                  output_scale: float = 1.0, activation: str = "relu", eps: float = 0.0,
                  bias: bool = False, train_readout: bool = True, bias_std: float = 0.0,
-                 generator: torch.Generator | None = None,
+                 readout: str = "gaussian", generator: torch.Generator | None = None,
                  dtype: torch.dtype = torch.float64) -> None:
         super().__init__()
         self.d, self.width = positive_int("d", d), positive_int("width", width)
@@ -49,6 +51,8 @@ class TwoLayerNet(nn.Module):
             raise ValueError(f"unknown activation {activation!r}; use one of {ACTIVATIONS}")
         if not bias_std >= 0:
             raise ValueError(f"bias_std must be >= 0, got {bias_std!r}")
+        if readout not in READOUTS:
+            raise ValueError(f"unknown readout {readout!r}; use one of {READOUTS}")
         if bias_std > 0 and not bias:
             raise ValueError("bias_std > 0 needs bias=True")
         if not output_scale > 0:
@@ -61,6 +65,8 @@ class TwoLayerNet(nn.Module):
                               / self.d**0.5)
         self.b = nn.Parameter(torch.zeros(*shape, dtype=dtype)) if bias else None
         a = torch.randn(*shape, generator=generator, dtype=dtype)
+        if readout == "ones":   # drawn all the same, so that the biases match the same seed's
+            a = torch.ones_like(a)
         if bias_std > 0:   # drawn last: w and a stay those of the same seed without biases
             with torch.no_grad():
                 self.b.copy_(bias_std * torch.randn(*shape, generator=generator, dtype=dtype))
