@@ -8,13 +8,9 @@ import torch
 
 from repro.optim import ASAM, GD, OPTIMIZERS, SAM, USAM, frozen_batchnorm, make
 
-A = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
-W0 = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64)
-LR, RHO = 0.1, 0.05
+from ._quadratic import LR, W0, A, quadratic
 
-
-def quadratic(w):
-    return 0.5 * (A * w**2).sum()       # gradient A * w
+RHO = 0.05
 
 
 def run(opt_cls, steps, w0=W0, **kwargs):
