@@ -111,7 +111,7 @@ def test_map_estimate_refuses_bad_input():
 def test_divergence_raises():
     dec = _linear_decoder(2, 5, 0)
     A = torch.full((1, 3, 5), float("nan"), dtype=torch.float64)
-    with pytest.raises(repro.Diverged):
+    with pytest.raises(repro.Diverged, match=r"z steps\) became non-finite at step 0"):
         csgm(dec, A, torch.zeros(1, 3, dtype=torch.float64), lam_z=0.1, steps=2,
              generator=repro.generator(0))
 

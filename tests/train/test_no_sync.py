@@ -11,8 +11,10 @@ measures the same loops with ``torch.cuda.set_sync_debug_mode`` on the device.
 
 Covered: ``repro.train.train`` (full batch and mini-batch, GD and Anti-PGD), ``fit_matrix``
 (with ``stop_each`` and dense records, as chapter 2 runs it; with a penalty and Adam, as chapter 4),
-``repro.sweep.Recorder``-driven loops with every per-run optimizer (chapters 3, 5, 6, 11), and
-SAM, ASAM and USAM (per run and global, chapter 14).
+``repro.sweep.Recorder``-driven loops with every per-run optimizer (chapters 3, 5, 6, 11), SAM,
+ASAM and USAM (per run and global, chapter 14), the VAE's training and CSGM / CS-BGM's z and
+theta steps (chapter 40), and the QM9 training step with a watch (chapter 39; linear
+scalarisation: the other aggregators solve a small problem on the host at every step, by design).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ import pytest
 import torch
 
 from repro import generator
-from repro.models import DeepLinear, EnsembleMLP
+from repro.checks import FiniteWatch
+from repro.models import VAE, DeepLinear, EnsembleMLP
 from repro.optim import (
     ASAM,
     SAM,
@@ -43,8 +46,9 @@ from repro.optim import (
 )
 from repro.penalties import NuclearFrobeniusRatio
 from repro.problems import MatrixCompletion
+from repro.solvers import map_estimate
 from repro.sweep import Recorder
-from repro.train import fit_matrix, train
+from repro.train import fit_matrix, train, train_vae
 
 _TORCH = os.path.dirname(torch.__file__)
 SYNCING = ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__", "__index__",
@@ -269,5 +273,57 @@ def test_sam_steps(cls, per_run):
 
         for _ in range(steps):
             opt.step(closure)
+
+    assert_no_sync_per_step(loop)
+
+
+# --- chapter 40: the VAE and the MAP estimators ------------------------------------------------
+
+def test_vae_training_loop():
+    x = torch.rand(40, 6, generator=generator(0))
+
+    def loop(steps):                      # 4 batches of 10 per epoch
+        vae = VAE(6, 2, (5,))
+        history = train_vae(vae, x, epochs=steps // 4, batch_size=10, generator=generator(1))
+        assert len(history) == steps // 4
+
+    assert_no_sync_per_step(loop, 20, 60)
+
+
+def test_csgm_and_cs_bgm_steps():
+    g = generator(2)
+    decoder = torch.nn.Sequential(torch.nn.Linear(2, 6), torch.nn.Sigmoid())
+    A, y = torch.randn(3, 4, 6, generator=g), torch.randn(3, 4, generator=g)
+
+    def loop(steps):
+        map_estimate(decoder, A, y, lam_z=0.1, lam_theta=1.0, steps_z=steps, steps_theta=steps,
+                     restarts=2, generator=generator(3))
+
+    assert_no_sync_per_step(loop)
+
+
+# --- chapter 39: the QM9 training step -----------------------------------------------------------
+
+def test_qm9_training_steps_with_a_watch():
+    from torch_geometric.loader import DataLoader
+
+    from _synthetic_qm9 import prepared_molecules
+    from repro.data import split_and_scale
+    from repro.models import MPNN
+    from repro.mtl import make as make_aggregator
+    from repro.train import train_step
+
+    splits = split_and_scale(prepared_molecules(24), 4, 4, seed=0)
+    batch = next(iter(DataLoader(splits.train, batch_size=8)))
+    mean, std = splits.mean.float(), splits.std.float()
+
+    def loop(steps):
+        model = MPNN.seeded(0, dim=8)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        watch = FiniteWatch("QM9 task losses")
+        for step in range(steps):
+            train_step(model, batch, make_aggregator("ls"), opt, mean, std, step=step,
+                       watch=watch)
+        watch.check()
 
     assert_no_sync_per_step(loop)

@@ -38,5 +38,5 @@ def test_divergence_raises():
     vae = VAE(4, 2, (3,))
     with torch.no_grad():
         vae.encoder[0].weight.fill_(float("nan"))
-    with pytest.raises(repro.Diverged):
+    with pytest.raises(repro.Diverged, match="at step 0"):
         train_vae(vae, torch.rand(8, 4), epochs=1)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from repro.checks import check_finite
+from repro.checks import FiniteWatch, check_finite
 from repro.data.qm9 import MEV, TARGETS, QM9Splits
 from repro.data.qm9 import require_torch_geometric as _pyg
 from repro.devices import device as default_device
@@ -81,20 +81,25 @@ class FitResult:
 
 def train_step(model: MPNN, data: Batch, aggregator: Aggregator,
                optimizer: torch.optim.Optimizer, mean: torch.Tensor, std: torch.Tensor,
-               grads: str = "parameters", max_norm: float = 0.0, step: int | None = None
-               ) -> torch.Tensor:
+               grads: str = "parameters", max_norm: float = 0.0, step: int | None = None,
+               watch: FiniteWatch | None = None) -> torch.Tensor:
     """One multi-task step; returns the K task losses (mean squared error on standardised targets).
 
     The shared parameters follow the aggregator's direction. Head k gets the gradient of w_k l_k,
     w the aggregator's task weights (all 1 for methods without weights, such as PCGrad): with
     Nash-MTL that is the gradient of sum_k alpha_k l_k, as in the paper's code. ``max_norm`` > 0
-    clips the shared gradient's norm (the paper's code does so, at 1, for Nash-MTL)."""
+    clips the shared gradient's norm (the paper's code does so, at 1, for Nash-MTL). Non-finite
+    losses raise :class:`repro.Diverged` at once, or, with a ``watch``, when the caller next
+    reads it (``watch.check()``: no host synchronisation in the step itself)."""
     optimizer.zero_grad(set_to_none=True)
     z = model.representation(data)
     out = model.heads(z)
     y = ((data.y - mean) / std).to(out.dtype)
     losses = ((out - y) ** 2).mean(0)                   # (K,)
-    check_finite(losses, "QM9 task losses", step)
+    if watch is None:
+        check_finite(losses, "QM9 task losses", step)
+    else:
+        watch.update(losses, step or 0)
     shared = model.shared_parameters()
     if grads == "parameters":
         G = task_gradients(losses, shared)                            # one backward per task
@@ -152,17 +157,22 @@ def fit(model: MPNN, splits: QM9Splits, aggregator: Aggregator, baseline: Sequen
                                                           patience=5, min_lr=1e-5)
     history = {"train_loss": [], "val_delta_m": [], "test_delta_m": [], "lr": []}
     best, step = None, 0
+    watch = FiniteWatch("QM9 task losses")
     started = time.perf_counter()
     for epoch in range(1, epochs + 1):
         model.train()
-        total, batches = 0.0, 0
+        total, batches = torch.zeros((), dtype=torch.float64, device=dev), 0
         for data in train:
             data = data.to(dev)
             step += 1
             losses = train_step(model, data, aggregator, optimizer, mean, std, grads, max_norm,
-                                step)
-            total += float(losses.mean())
+                                step, watch)
+            total = total + losses.detach().double().mean()   # read once per epoch
             batches += 1
+            if step % 100 == 0:
+                watch.check()
+        watch.check()
+        total = float(total)
         val_mae = evaluate_mae(model, val, mean, std)
         test_mae = evaluate_mae(model, test, mean, std)
         val_dm, test_dm = qm9_delta_m(val_mae, baseline), qm9_delta_m(test_mae, baseline)
