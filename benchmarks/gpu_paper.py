@@ -112,10 +112,22 @@ def unplanned() -> dict[str, str]:
 
 # --- the loops, timed -------------------------------------------------------------------------
 
+@dataclass
+class Slice:
+    """A timed slice of a chapter's main loop: ``build(device)`` returns ``run(steps)``. A variant
+    (``base``: the key of the eager slice) is the same loop run another way (bf16, compiled): it
+    is timed on the device only and compared with its base there; ``cuda_only``: it means nothing
+    without CUDA (the smoke run leaves it out)."""
+    what: str
+    build: object
+    base: str | None = None
+    cuda_only: bool = False
+
+
 def _slices(tiny: bool = False):
-    """chapter number -> (what, build(device) -> run(steps)): a slice of each chapter's main
-    training loop at its paper shapes, on synthetic data, through the library's own code (``tiny``:
-    a few runs of small sizes, for the smoke test)."""
+    """chapter number -> Slice: a slice of each chapter's main training loop at its paper shapes,
+    on synthetic data, through the library's own code (``tiny``: a few runs of small sizes, for the
+    smoke test)."""
     import torch
 
     from repro import generator
@@ -234,12 +246,13 @@ def _slices(tiny: bool = False):
         return {"x": x.to(dev), "y": y.to(dev), "x_test": x[:n // 4].to(dev),
                 "y_test": y[:n // 4].to(dev)}
 
-    def ch10(dev, precision="float32"):
+    def ch10(dev, precision="float32", compile_mode=None):
         data = mnist_like(dev)
         model = EnsembleMLP(ens, [40, 100, 100, 10], generator=generator(7)).to(dev)
         opt = AntiPGD(model.parameters(), lr=0.05, sigma=0.01, generator=generator(8))
         return lambda steps: train(model, opt, data, epochs=steps, eval_every=max(1, steps // 4),
-                                   progress=False, precision=precision)
+                                   progress=False, precision=precision,
+                                   compile_mode=compile_mode)
 
     def ch14(dev):
         data = mnist_like(dev)
@@ -259,30 +272,39 @@ def _slices(tiny: bool = False):
                 opt.step(closure)
         return run
 
+    def variant(**kwargs):
+        return lambda dev: ch10(dev, **kwargs)
+
     return {
-        "01": ("GD on U, 25 runs, n = 50, 150 Gaussian measurements", ch01),
-        "02": ("fit_matrix, depth 3, 84 runs of 100 x 100, group RMSprop, stop_each", ch02),
-        "03": ("Recorder + PerRunGD, 656 runs, d = 50", ch03),
-        "04": ("fit_matrix, depth 2, 48 runs of 100 x 100, Adam + ratio penalty", ch04),
-        "05": ("SubGradient, 16 runs, d = 50, 1000 measurements", ch05),
-        "06": ("PerRunNormalizedGD, 512 runs, n = 1000, d = 100", ch06),
-        "10": ("train: 16 MLPs 40-100-100-10, Anti-PGD, full batch 4000", ch10),
-        "10 bf16": ("the same, precision='bf16'",
-                    lambda dev: ch10(dev, "bf16" if dev.type == "cuda" else "float32")),
-        "14": ("SAM per run, 16 MLPs 40-100-100-10, full batch 4000", ch14),
+        "01": Slice("GD on U, 25 runs, n = 50, 150 Gaussian measurements", ch01),
+        "02": Slice("fit_matrix, depth 3, 84 runs of 100 x 100, group RMSprop, stop_each", ch02),
+        "03": Slice("Recorder + PerRunGD, 656 runs, d = 50", ch03),
+        "04": Slice("fit_matrix, depth 2, 48 runs of 100 x 100, Adam + ratio penalty", ch04),
+        "05": Slice("SubGradient, 16 runs, d = 50, 1000 measurements", ch05),
+        "06": Slice("PerRunNormalizedGD, 512 runs, n = 1000, d = 100", ch06),
+        "10": Slice("train: 16 MLPs 40-100-100-10, Anti-PGD, full batch 4000", ch10),
+        # the same loop three other ways, against the eager row on the same device
+        "10 bf16": Slice("the same, precision='bf16'", variant(precision="bf16"), base="10",
+                         cuda_only=True),
+        "10 compiled": Slice("the same, compile_mode='default' (torch.compile)",
+                             variant(compile_mode="default"), base="10"),
+        "10 CUDA graphs": Slice("the same, compile_mode='reduce-overhead' (CUDA graphs)",
+                                variant(compile_mode="reduce-overhead"), base="10",
+                                cuda_only=True),
+        "14": Slice("SAM per run, 16 MLPs 40-100-100-10, full batch 4000", ch14),
     }
 
 
-def _timed(build, dev, steps: int, seconds: float) -> tuple[float, int]:
-    """Steps per second of ``build(dev)`` over ``steps`` steps (fewer if ``seconds`` run out on a
-    slow device: then the rate of the steps done), after a warm-up step (3 on CUDA)."""
+def _timed(run, dev, steps: int, seconds: float) -> tuple[float, int]:
+    """Steps per second of ``run`` (built for ``dev``) over ``steps`` steps (fewer if ``seconds``
+    run out on a slow device: then the rate of the steps done), after a warm-up step (3 on CUDA:
+    a compiled loop compiles, and records its CUDA graphs, there)."""
     import torch
 
     def sync():
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
 
-    run = build(dev)
     run(3 if dev.type == "cuda" else 1)
     sync()
     done, t0 = 0, time.perf_counter()
@@ -295,14 +317,13 @@ def _timed(build, dev, steps: int, seconds: float) -> tuple[float, int]:
     return done / (time.perf_counter() - t0), done
 
 
-def _syncs_per_step(build, dev, steps: int = 20) -> float | None:
-    """Synchronisations per step on CUDA, as ``torch.cuda.set_sync_debug_mode`` reports them."""
+def _syncs_per_step(run, dev, steps: int = 20) -> float | None:
+    """Synchronisations per step on CUDA, as ``torch.cuda.set_sync_debug_mode`` reports them,
+    for ``run`` (built for ``dev``, warmed up)."""
     import torch
 
     if dev.type != "cuda":
         return None
-    run = build(dev)
-    run(2)
     torch.cuda.synchronize(dev)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -317,20 +338,29 @@ def _syncs_per_step(build, dev, steps: int = 20) -> float | None:
 def time_loops(device, steps: int, cpu_seconds: float, log) -> list[dict]:
     import torch
 
-    rows = []
+    rows: dict[str, dict] = {}
     cpu = torch.device("cpu")
-    for key, (what, build) in _slices(tiny=device.type == "cpu").items():
-        row = {"chapter": key, "loop": what}
+    for key, sl in _slices(tiny=device.type == "cpu").items():
+        if sl.cuda_only and device.type != "cuda":
+            continue
+        row = {"chapter": key, "loop": sl.what}
         try:
-            row["device_steps_per_s"], row["device_steps"] = _timed(build, device, steps, 30.0)
-            row["syncs_per_step"] = _syncs_per_step(build, device)
-            row["cpu_steps_per_s"], row["cpu_steps"] = _timed(build, cpu, steps, cpu_seconds)
-            row["speedup"] = row["device_steps_per_s"] / row["cpu_steps_per_s"]
+            # built once per device: a compiled variant compiles once, in the warm-up steps
+            run = sl.build(device)
+            row["device_steps_per_s"], row["device_steps"] = _timed(run, device, steps, 30.0)
+            row["syncs_per_step"] = _syncs_per_step(run, device)
+            if sl.base is None:
+                row["cpu_steps_per_s"], row["cpu_steps"] = _timed(sl.build(cpu), cpu, steps,
+                                                                  cpu_seconds)
+                row["speedup"] = row["device_steps_per_s"] / row["cpu_steps_per_s"]
+            elif rows.get(sl.base, {}).get("device_steps_per_s"):
+                row["vs"] = sl.base
+                row["vs_base"] = row["device_steps_per_s"] / rows[sl.base]["device_steps_per_s"]
         except Exception as exc:  # one broken slice must not cost the others
             row["error"] = f"{type(exc).__name__}: {exc}"
         log(f"loop {key}: {row}")
-        rows.append(row)
-    return rows
+        rows[key] = row
+    return list(rows.values())
 
 
 # --- the chapters, run and recorded -----------------------------------------------------------
@@ -449,15 +479,22 @@ def write_table(out: Path, table: Path, meta: dict, loops: list[dict], runs: lis
              "host synchronisations that `torch.cuda.set_sync_debug_mode` reports in 20 steps."
              + (" A smoke run times tiny versions of the slices (a few runs, small sizes): its "
                 "numbers only show that the path works." if meta["device"] != "GPU" else ""), "",
+             "A row that names another (bf16, compiled) is that loop run another way: it is "
+             f"timed on the {meta['device']} only, and its speed-up is against that row there "
+             "(the warm-up steps, not the rate, pay for a compilation).", "",
              f"| chapter | loop | {meta['device']} steps/s | CPU steps/s | speed-up | "
              "syncs/step |", "|---|---|---|---|---|---|"]
     for r in loops:
         if "error" in r:
             lines.append(f"| {r['chapter']} | {r['loop']} | error: {r['error']} | | | |")
+            continue
+        if "speedup" in r:
+            cpu, speedup = _fmt(r["cpu_steps_per_s"]), _fmt(r["speedup"], ".2f")
         else:
-            lines.append(f"| {r['chapter']} | {r['loop']} | {_fmt(r['device_steps_per_s'])} | "
-                         f"{_fmt(r['cpu_steps_per_s'])} | {_fmt(r['speedup'], '.2f')} | "
-                         f"{_fmt(r['syncs_per_step'], '.2f') or 'n/a'} |")
+            cpu = ""
+            speedup = f"{_fmt(r['vs_base'], '.2f')} vs row {r['vs']}" if "vs_base" in r else ""
+        lines.append(f"| {r['chapter']} | {r['loop']} | {_fmt(r['device_steps_per_s'])} | "
+                     f"{cpu} | {speedup} | {_fmt(r['syncs_per_step'], '.2f') or 'n/a'} |")
     lines += ["", "## Paper presets", "",
               "| chapter | run | wall s | limit s | device | verdicts | record |",
               "|---|---|---|---|---|---|---|"]

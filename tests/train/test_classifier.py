@@ -78,3 +78,22 @@ def test_bf16_is_a_cuda_option_the_cpu_runs_in_full_precision():
     with pytest.raises(ValueError, match="precision"):
         train(model, GD(model.parameters(), lr=0.1), tiny_classification(), epochs=1,
               progress=False, precision="fp16")
+
+
+def test_a_compiled_training_step_trains_as_the_eager_one():
+    # torch.compile (inductor, a C++ kernel on the CPU) of the forward and backward passes: the
+    # same history as eager to rounding, mini-batches of two sizes (64 = 24 + 24 + 16) included
+    runs = {}
+    for mode in (None, "default"):
+        model = EnsembleMLP(2, [4, 8, 3], generator=generator(0))
+        opt = AntiPGD(model.parameters(), lr=0.3, sigma=0.01, generator=generator(1))
+        runs[mode] = train(model, opt, tiny_classification(), epochs=4, batch_size=24,
+                           generator=generator(2), progress=False, compile_mode=mode)
+    for key in ("train_loss", "test_loss", "train_accuracy"):
+        torch.testing.assert_close(torch.tensor(runs["default"][key]),
+                                   torch.tensor(runs[None][key]), rtol=1e-5, atol=1e-6)
+    assert runs[None]["train_loss"][-1] < runs[None]["train_loss"][0]   # it did train
+    model = MLP([4, 8, 3], generator=generator(0))
+    with pytest.raises(ValueError, match="compile_mode"):
+        train(model, GD(model.parameters(), lr=0.1), tiny_classification(), epochs=1,
+              progress=False, compile_mode="fast")

@@ -5,7 +5,9 @@ The loop never waits for the device inside a step: the divergence check runs on 
 read every ``check_every`` steps (``repro.checks.FiniteWatch``), evaluations stay on the device
 until the end of the run, and a mini-batch order is moved to the data's device once per epoch. On
 CUDA, ``precision="bf16"`` runs the training steps' forward passes under bfloat16 autocast (the
-parameters, the optimizer and every evaluation stay in float32).
+parameters, the optimizer and every evaluation stay in float32). ``compile_mode`` compiles the
+training step's forward and backward passes with ``torch.compile`` (``"reduce-overhead"`` also
+captures them in CUDA graphs on a GPU); the optimizer and the evaluations stay eager.
 
 Used in: chapter 10 (Anti-PGD: MNIST-1D and CIFAR-10).
 """
@@ -25,6 +27,7 @@ from repro.losses import per_model_loss
 from repro.metrics.classification import per_model_accuracy
 
 PRECISIONS = ("float32", "bf16")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")   # torch.compile's modes
 
 
 def precision_context(precision: str,
@@ -74,7 +77,7 @@ def train(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: dict, 
           transform: Callable[[torch.Tensor, torch.Generator | None], torch.Tensor] | None = None,
           generator: torch.Generator | None = None,
           progress: bool = True, desc: str = "train", check_every: int = 100,
-          precision: str = "float32") -> dict:
+          precision: str = "float32", compile_mode: str | None = None) -> dict:
     """Train ``model`` on data = dict(x, y, x_test, y_test) and return its history.
 
     batch_size None means full batch (one step per epoch). ``on_epoch_end(epoch)`` runs after the
@@ -86,8 +89,10 @@ def train(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: dict, 
     ``eval_every``-th epoch and the last, the epoch and the train/test loss and accuracy (floats,
     or per-model lists for an ensemble), copied from the device once, at the end. ``precision``
     is ``"float32"`` or ``"bf16"`` (bfloat16 autocast of the training steps, CUDA only; see the
-    module docstring). With ``progress`` the bar shows the latest evaluation, which costs one
-    synchronisation per evaluation.
+    module docstring). ``compile_mode`` (None: eager) is one of ``COMPILE_MODES``: the loss of a
+    training batch is computed by ``torch.compile(..., mode=compile_mode)`` (the first steps pay
+    for the compilation; results agree with eager to rounding). With ``progress`` the bar shows
+    the latest evaluation, which costs one synchronisation per evaluation.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
@@ -96,8 +101,17 @@ def train(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: dict, 
     if eval_every < 1:
         raise ValueError(f"eval_every must be >= 1, got {eval_every!r}")
     positive_int("check_every", check_every)
+    if compile_mode is not None:
+        one_of("compile_mode", compile_mode, COMPILE_MODES)
     dev = _model_device(model)
     cast = precision_context(precision, dev)
+
+    def batch_loss(xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        with cast:
+            return per_model_loss(model(xb), yb)
+
+    if compile_mode is not None:
+        batch_loss = torch.compile(batch_loss, mode=compile_mode)
     x, y = data["x"], data["y"]
     n = len(x)
     full_batch = batch_size is None or batch_size >= n
@@ -123,8 +137,7 @@ def train(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: dict, 
             if transform is not None:
                 xb = transform(xb, generator)
             optimizer.zero_grad(set_to_none=True)
-            with cast:
-                loss = per_model_loss(model(xb), yb)
+            loss = batch_loss(xb, yb)
             watch.update(loss, step)
             loss.sum().backward()
             optimizer.step()
@@ -164,4 +177,4 @@ def _mean(value) -> float:
     return sum(value) / len(value) if isinstance(value, list) else value
 
 
-__all__ = ["PRECISIONS", "evaluate", "precision_context", "train"]
+__all__ = ["COMPILE_MODES", "PRECISIONS", "evaluate", "precision_context", "train"]
