@@ -15,7 +15,10 @@ it is known, so a command stopped from outside still leaves its table.
 What comes back under ``--out``: ``gpu_paper.md`` (the table, to copy to
 ``benchmarks/gpu_paper.md``), ``gpu_paper.json`` (the same rows), ``runs/<slug>/`` (each run's
 metrics, provenance and verdicts), ``records/<slug>/paper/`` (the records ``repro record`` wrote
-into ``data/records``, to commit) and ``logs/<slug>.log``. A record needs a run from a committed,
+into ``data/records``, to commit) and ``logs/<slug>.log``. ``--pack FILE`` also writes all of it
+into one archive, even when the run fails (a machine that returns a few files only), and
+``--unpack FILE``, back here, puts the archive's records into ``data/records`` and its table into
+``benchmarks/gpu_paper.md``. A record needs a run from a committed,
 clean tree (``repro record --help``): on a copy without ``.git`` the run is kept and its row says
 why it was not recorded.
 
@@ -33,6 +36,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 import warnings
@@ -535,13 +539,80 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-runs", action="store_true", help="only the loop timings")
     p.add_argument("--loop-steps", type=int, default=None,
                    help="steps of each timed slice (default 200 on a GPU, 10 with --cpu)")
+    p.add_argument("--pack", default=None, metavar="FILE",
+                   help="also write everything under --out into this .tgz, whatever happens")
+    p.add_argument("--unpack", default=None, metavar="FILE",
+                   help="take a packed run back: its records into data/records, its table into "
+                   "benchmarks/gpu_paper.md (run nothing)")
     args = p.parse_args(argv)
     started = time.perf_counter()
-    for name in ("out", "table", "runs"):        # the caller's paths, before moving to the root
+    for name in ("out", "table", "runs", "pack", "unpack"):   # the caller's paths, made absolute
         if getattr(args, name):
             setattr(args, name, str(Path(getattr(args, name)).resolve()))
     os.chdir(ROOT)
+    if args.unpack:
+        return unpack(Path(args.unpack))
+    if not args.pack:
+        return run_plan(args, argv, started)
+    try:
+        return run_plan(args, argv, started)
+    finally:
+        pack(Path(args.out or ROOT / "runs" / "gpu-paper"), Path(args.pack))
 
+
+def pack(out: Path, archive: Path) -> None:
+    """Everything under ``out``, as one archive (written whole: first to a temporary name)."""
+    if not out.is_dir():
+        return
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    partial = archive.with_name(archive.name + ".partial")
+    with tarfile.open(partial, "w:gz") as tar:
+        tar.add(out, arcname="gpu-paper")
+    partial.replace(archive)
+    print(f"packed {out} into {archive}", flush=True)
+
+
+def unpack(archive: Path) -> int:
+    """Put a packed GPU run's records into data/records and its table into benchmarks/; the
+    whole archive is kept, unpacked, under runs/gpu-paper-<its time>/."""
+    if not archive.is_file():
+        print(f"no such archive: {archive}", file=sys.stderr)
+        return 2
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            names = tar.getnames()
+            if not names or any(n != "gpu-paper" and not n.startswith("gpu-paper/")
+                                for n in names):
+                print(f"{archive} is not an archive of gpu_paper.py --pack", file=sys.stderr)
+                return 2
+            stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(archive.stat().st_mtime))
+            dest = ROOT / "runs" / f"gpu-paper-{stamp}"
+            dest.mkdir(parents=True, exist_ok=True)
+            tar.extractall(dest, filter="data")    # no absolute paths, links out or devices
+    except (tarfile.TarError, OSError) as exc:
+        print(f"{archive}: cannot be read as a packed run ({exc})", file=sys.stderr)
+        return 2
+    got = dest / "gpu-paper"
+    taken = []
+    for folder in sorted((got / "records").glob("*/paper")):
+        slug = folder.parent.name
+        if not (folder / "provenance.json").is_file():
+            continue
+        target = ROOT / "data" / "records" / slug / "paper"
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(folder, target)
+        taken.append(slug)
+    table = got / "gpu_paper.md"
+    if table.is_file():
+        shutil.copy2(table, ROOT / "benchmarks" / "gpu_paper.md")
+    print(f"unpacked into {dest}: {len(taken)} records into data/records "
+          f"({', '.join(taken) or 'none'}); table "
+          f"{'into benchmarks/gpu_paper.md' if table.is_file() else 'missing'}")
+    return 0
+
+
+def run_plan(args, argv, started: float) -> int:
     import torch
 
     smoke = (args.cpu or not torch.cuda.is_available()) and not args.dry_run

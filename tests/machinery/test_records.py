@@ -90,3 +90,7 @@ def test_a_command_line_is_written_without_the_recording_machines_paths(tmp_path
             "--out", str(root / "runs" / "x"), f"--out={root}/runs/y", "/elsewhere/scratch/z"]
     assert portable_command(argv, root) == ["repro", "run", "ch", "-p", "lr=0.1", "--out",
                                             "runs/x", "--out=runs/y", ".../z"]
+    # run as `python -m repro.machinery.cli` (no console script, as on a machine that only has
+    # the sources on its path): still `repro`
+    module = [str(root / "lib" / "repro" / "machinery" / "cli.py"), "record", "runs/x"]
+    assert portable_command(module, root) == ["repro", "record", "runs/x"]

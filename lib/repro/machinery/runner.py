@@ -105,7 +105,10 @@ def portable_command(argv: list[str], root: Path) -> list[str]:
 
     if not argv:
         return []
-    return [Path(argv[0]).name, *(portable(arg) for arg in argv[1:])]
+    program = Path(argv[0])
+    # `python -m repro.machinery.cli` (where the console script is not installed) reads as `repro`
+    name = "repro" if program.parts[-3:] == ("repro", "machinery", "cli.py") else program.name
+    return [name, *(portable(arg) for arg in argv[1:])]
 
 
 def environment() -> dict[str, Any]:
