@@ -572,9 +572,9 @@ def pack(out: Path, archive: Path) -> None:
     print(f"packed {out} into {archive}", flush=True)
 
 
-def unpack(archive: Path) -> int:
-    """Put a packed GPU run's records into data/records and its table into benchmarks/; the
-    whole archive is kept, unpacked, under runs/gpu-paper-<its time>/."""
+def unpack(archive: Path, root: Path = ROOT) -> int:
+    """Put a packed GPU run's records into data/records and its table into benchmarks/ of the
+    book at ``root``; the whole archive is kept, unpacked, under runs/gpu-paper-<its time>/."""
     if not archive.is_file():
         print(f"no such archive: {archive}", file=sys.stderr)
         return 2
@@ -586,7 +586,7 @@ def unpack(archive: Path) -> int:
                 print(f"{archive} is not an archive of gpu_paper.py --pack", file=sys.stderr)
                 return 2
             stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(archive.stat().st_mtime))
-            dest = ROOT / "runs" / f"gpu-paper-{stamp}"
+            dest = root / "runs" / f"gpu-paper-{stamp}"
             dest.mkdir(parents=True, exist_ok=True)
             tar.extractall(dest, filter="data")    # no absolute paths, links out or devices
     except (tarfile.TarError, OSError) as exc:
@@ -598,14 +598,14 @@ def unpack(archive: Path) -> int:
         slug = folder.parent.name
         if not (folder / "provenance.json").is_file():
             continue
-        target = ROOT / "data" / "records" / slug / "paper"
+        target = root / "data" / "records" / slug / "paper"
         if target.exists():
             shutil.rmtree(target)
         shutil.copytree(folder, target)
         taken.append(slug)
     table = got / "gpu_paper.md"
     if table.is_file():
-        shutil.copy2(table, ROOT / "benchmarks" / "gpu_paper.md")
+        shutil.copy2(table, root / "benchmarks" / "gpu_paper.md")
     print(f"unpacked into {dest}: {len(taken)} records into data/records "
           f"({', '.join(taken) or 'none'}); table "
           f"{'into benchmarks/gpu_paper.md' if table.is_file() else 'missing'}")
