@@ -6,11 +6,12 @@ main training loops are timed on the GPU against the same code on the CPU, in th
     .venv/bin/python benchmarks/gpu_paper.py --dry-run             # the plan, every preset checked
     .venv/bin/python benchmarks/gpu_paper.py --cpu --out /tmp/smoke   # a tiny smoke run on the CPU
 
-Sized for ten minutes on one H200: the whole command has a budget (``--budget``, seconds), the loop
-timings come first (a short slice per chapter and device), then the chapters run in order of
-priority, ``--jobs`` at a time, each under its own time limit (``timeout``); a chapter whose limit
-no longer fits in what is left is skipped, with a row that says so. Every row is written as soon as
-it is known, so a command stopped from outside still leaves its table.
+Sized for ten minutes on one H200: the whole command has a budget (``--budget``, seconds). The
+chapters run first, in order of priority, ``--jobs`` at a time, each under its own time limit
+(``timeout``); a chapter whose limit no longer fits in what is left is skipped, with a row that
+says so. Then the finished runs are recorded, and last the loops are timed (a short slice per
+chapter and device) in the ``--loop-reserve`` seconds kept for them. Every row is written as soon
+as it is known, so a command stopped from outside still leaves its table.
 
 What comes back under ``--out``: ``gpu_paper.md`` (the table, to copy to
 ``benchmarks/gpu_paper.md``), ``gpu_paper.json`` (the same rows), ``runs/<slug>/`` (each run's
@@ -339,7 +340,10 @@ def _syncs_per_step(run, dev, steps: int = 20) -> float | None:
     return sum("synchroniz" in str(w.message) for w in caught) / steps
 
 
-def time_loops(device, steps: int, cpu_seconds: float, log) -> list[dict]:
+def time_loops(device, steps: int, device_seconds: float, cpu_seconds: float, log,
+               deadline: float = float("inf")) -> list[dict]:
+    """Each slice timed on ``device`` (and on the CPU, unless it is a variant); a slice that would
+    start less than 20 s before ``deadline`` (a ``time.perf_counter()`` value) is skipped."""
     import torch
 
     rows: dict[str, dict] = {}
@@ -348,10 +352,15 @@ def time_loops(device, steps: int, cpu_seconds: float, log) -> list[dict]:
         if sl.cuda_only and device.type != "cuda":
             continue
         row = {"chapter": key, "loop": sl.what}
+        if time.perf_counter() > deadline - 20:
+            row["error"] = "skipped: the budget is spent"
+            rows[key] = row
+            continue
         try:
             # built once per device: a compiled variant compiles once, in the warm-up steps
             run = sl.build(device)
-            row["device_steps_per_s"], row["device_steps"] = _timed(run, device, steps, 30.0)
+            row["device_steps_per_s"], row["device_steps"] = _timed(run, device, steps,
+                                                                    device_seconds)
             row["syncs_per_step"] = _syncs_per_step(run, device)
             if sl.base is None:
                 row["cpu_steps_per_s"], row["cpu_steps"] = _timed(sl.build(cpu), cpu, steps,
@@ -539,6 +548,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-runs", action="store_true", help="only the loop timings")
     p.add_argument("--loop-steps", type=int, default=None,
                    help="steps of each timed slice (default 200 on a GPU, 10 with --cpu)")
+    p.add_argument("--loop-reserve", type=float, default=None,
+                   help="seconds of the budget kept for the loop timings, which come last "
+                   "(default 120 on a GPU, 40 with --cpu)")
     p.add_argument("--pack", default=None, metavar="FILE",
                    help="also write everything under --out into this .tgz, whatever happens")
     p.add_argument("--unpack", default=None, metavar="FILE",
@@ -668,13 +680,12 @@ def run_plan(args, argv, started: float) -> int:
             "become records (`repro record` needs a commit)")
     runs: list[dict] = []
     loops: list[dict] = []
-    if not args.no_loops:
-        steps = args.loop_steps or (10 if smoke else 200)
-        loops = time_loops(device, steps, cpu_seconds=2.0 if smoke else 5.0, log=log)
-        write_table(out, table, meta, loops, runs)
+    reserve = 0.0 if args.no_loops else (args.loop_reserve if args.loop_reserve is not None
+                                         else 40.0 if smoke else 120.0)
 
     def remaining() -> float:
-        return args.budget - (time.perf_counter() - started)
+        """Seconds left for the chapters: the budget less the time spent and the loops' share."""
+        return args.budget - reserve - (time.perf_counter() - started)
 
     jobs = args.jobs or (1 if smoke else 6)
     env_threads = str(max(1, (os.cpu_count() or 2) // jobs))
@@ -707,6 +718,12 @@ def run_plan(args, argv, started: float) -> int:
     for slug, why in {**EXCLUDED, **unplanned()}.items():
         runs.append({"chapter": "", "slug": slug, "status": f"not run: {why}"})
     write_table(out, table, meta, loops, runs)
+    if not args.no_loops:     # last: the records matter more, and the GPU is free of runs now
+        steps = args.loop_steps or (10 if smoke else 200)
+        loops = time_loops(device, steps, device_seconds=2.0 if smoke else 10.0,
+                           cpu_seconds=2.0 if smoke else 4.0, log=log,
+                           deadline=started + args.budget)
+        write_table(out, table, meta, loops, runs)
     log(f"table: {table}")
     return 0 if all(r["status"].startswith(("ok", "not run", "skipped")) for r in runs) else 1
 
