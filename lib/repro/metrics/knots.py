@@ -87,14 +87,14 @@ def find_knots(x: torch.Tensor, f: torch.Tensor, rel_threshold: float = 0.01,
         share = float(d[bent].abs().sum() / total)
         xs = inner[bent]
         # a new cluster starts wherever the next bent point is `merge` or more away
-        starts = torch.ones(len(bent), dtype=torch.bool)
+        starts = torch.ones(len(bent), dtype=torch.bool, device=d.device)
         starts[1:] = (xs[1:] - xs[:-1]) >= merge
         label = torch.cumsum(starts.long(), 0) - 1
         k = int(label[-1]) + 1
         weight = d[bent].abs()
-        mass = torch.zeros(k, dtype=d.dtype).index_add_(0, label, weight)
-        centre = torch.zeros(k, dtype=d.dtype).index_add_(0, label, weight * xs) / mass
-        jump = torch.zeros(k, dtype=d.dtype).index_add_(0, label, d[bent])
+        mass = d.new_zeros(k).index_add_(0, label, weight)
+        centre = d.new_zeros(k).index_add_(0, label, weight * xs) / mass
+        jump = d.new_zeros(k).index_add_(0, label, d[bent])
         out.append(Knots(centre, jump, share))
     return out
 
