@@ -19,7 +19,8 @@ def random_orthonormal(shape: Sequence[int], k: int, generator: torch.Generator 
     """Orthonormal columns: Q of shape (*shape[:-1], n, k) with n = shape[-1], Q^T Q = I_k, Haar
     distributed (QR of a Gaussian matrix with R's diagonal made positive)."""
     *batch, n = shape
-    g = torch.randn(*batch, n, k, generator=generator, dtype=dtype)
+    g = torch.randn(*batch, n, k, generator=generator, dtype=dtype,
+                    device=generator.device if generator is not None else None)
     q, r = torch.linalg.qr(g)
     return q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2)
 
@@ -39,8 +40,10 @@ def balanced_factors(singular_values: torch.Tensor, depth: int,
     dynamics of a deep linear network have a closed form (Arora et al., 2018, 2019).
     """
     n = len(singular_values)
-    # drawn in the dtype of the singular values (the chapters' draws: both in the default dtype)
-    Q = [random_orthogonal(n, generator, singular_values.dtype) for _ in range(depth + 1)]
+    # drawn in the dtype of the singular values (the chapters' draws: both in the default dtype),
+    # on the generator's device, then moved to theirs
+    Q = [random_orthogonal(n, generator, singular_values.dtype).to(singular_values.device)
+         for _ in range(depth + 1)]
     root = torch.diag(singular_values ** (1.0 / depth))
     return [(Q[j + 1] @ root @ Q[j].T)[None] for j in range(depth)]
 
