@@ -81,6 +81,9 @@ def test_a_good_run_writes_notebook_metrics_verdicts_and_provenance(mini_book, t
     assert provenance["overrides"] == {"sigma": "0.25"}
     assert {"commit", "dirty"} <= set(provenance["git"])
     assert {"device", "python", "torch", "numpy"} <= set(provenance["environment"])
+    # every distribution the notebook imported, with the version the kernel saw
+    from importlib.metadata import version
+    assert provenance["packages"]["numpy"] == version("numpy")
     assert provenance["wall_time_s"] > 0 and provenance["started"]
     verdicts = {v["id"]: v["verdict"] for v in json.loads((out / "verdicts.json").read_text())}
     assert verdicts == {"ordered": "pass", "bounded": "pass", "big-only": "not run"}
@@ -212,7 +215,8 @@ def test_an_executed_notebook_leaves_no_kernel_running(tmp_path):
     bad = tmp_path / "bad.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 / 0")]), bad)
     execute_notebook(good, tmp_path / "out.ipynb")
-    execute_notebook(good, tmp_path / "out2.ipynb", record_imports=True)
+    imports = execute_notebook(good, tmp_path / "out2.ipynb", record_imports=True)
+    assert imports.modules == [] and "ipykernel" in imports.packages   # the kernel's own
     with pytest.raises(RunFailed):
         execute_notebook(bad, tmp_path / "out3.ipynb")
     assert _kernel_children() == []

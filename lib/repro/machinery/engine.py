@@ -164,7 +164,7 @@ def execute_task(task: Mapping[str, Any], client: Mapping[str, Any]) -> dict[str
             try:
                 modules = execute_notebook(source, scratch / source.name,
                                            dict(task.get("parameters") or {}),
-                                           cwd=chapter.folder, record_imports=True)
+                                           cwd=chapter.folder, record_imports=True).modules
             except RunFailed as error:
                 return {**where, "status": "failed", "files": {},
                         "error": f"{chapter.slug}/{source.name}: {error}", "modules": []}

@@ -177,13 +177,32 @@ def _log_tail(folder: Path, lines: int = 20) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-# The last cell `execute_notebook` adds when asked which modules of the library a notebook used;
-# it is taken out of the executed notebook again.
+# The last cell `execute_notebook` adds when asked which modules of the library a notebook used,
+# and which installed distributions (with their versions) it imported; it is taken out of the
+# executed notebook again.
 IMPORTS_TAG = "repro-imports"
-_IMPORTS_CELL = """import json as _json, sys as _sys
+_IMPORTS_CELL = """import json as _json, sys as _sys, importlib.metadata as _md
+_owners = _md.packages_distributions()
+_packages = {{}}
+for _top in {{_n.split(".")[0] for _n in list(_sys.modules)}}:
+    for _dist in _owners.get(_top, []):
+        try:
+            _packages[_dist] = _md.version(_dist)
+        except _md.PackageNotFoundError:
+            pass
 with open({path!r}, "w") as _file:
-    _json.dump(sorted(n for n in _sys.modules if n == "repro" or n.startswith("repro.")), _file)
+    _json.dump({{"modules": sorted(_n for _n in _sys.modules
+                                  if _n == "repro" or _n.startswith("repro.")),
+                "packages": dict(sorted(_packages.items()))}}, _file)
 """
+
+
+@dataclass
+class Imports:
+    """What a notebook's kernel had imported by its end: the library's modules (what the book's
+    cache keys on) and the installed distributions, with their versions (what a record keeps)."""
+    modules: list[str]
+    packages: dict[str, str]
 
 
 def _with_imports_cell(source: Path, folder: Path) -> tuple[Path, Path]:
@@ -211,13 +230,13 @@ def _without_imports_cell(output: Path, source: Path) -> None:
 
 def execute_notebook(source: Path, output: Path, parameters: Mapping[str, Any] | None = None,
                      cwd: Path | None = None, progress: bool = False, attempts: int = 3,
-                     record_imports: bool = False) -> list[str] | None:
+                     record_imports: bool = False) -> Imports | None:
     """Execute ``source`` into ``output`` with papermill; raise RunFailed with the error's line.
 
     The kernel runs with ``_kernel_manager``'s settings; its own log reaches the error message of
     a kernel that failed, and nowhere else. A kernel that dies while starting is started again
     (up to ``attempts`` times), which is no fault of the notebook. With ``record_imports``, returns
-    the modules of ``repro`` the kernel had imported by the end (what the book's cache keys on).
+    what the kernel had imported by the end (:class:`Imports`).
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -242,7 +261,8 @@ def execute_notebook(source: Path, output: Path, parameters: Mapping[str, Any] |
                 if report is None:
                     return None
                 _without_imports_cell(output, source)
-                return json.loads(report.read_text())
+                found = json.loads(report.read_text())
+                return Imports(found["modules"], found["packages"])
             except PapermillExecutionError as error:
                 if report is not None and output.exists():
                     _without_imports_cell(output, source)
@@ -309,9 +329,11 @@ def run_chapter(chapter: Chapter, preset: str, overrides: Mapping[str, str],
     status, error, table = "ok", "", None
     try:
         # the kernel runs in the chapter's folder: that is how the notebook's finish() finds it
-        provenance["modules"] = execute_notebook(chapter.experiments, out / "experiments.ipynb",
-                                                 values, cwd=chapter.folder, progress=progress,
-                                                 record_imports=True)
+        imports = execute_notebook(chapter.experiments, out / "experiments.ipynb", values,
+                                   cwd=chapter.folder, progress=progress, record_imports=True)
+        # the versions of everything the notebook imported: a record made elsewhere (another
+        # machine's image) says with what it was computed
+        provenance["modules"], provenance["packages"] = imports.modules, imports.packages
         if not metrics_tmp.exists():
             raise RunFailed("the notebook finished without writing its metrics "
                             "(its last cell calls finish)")
