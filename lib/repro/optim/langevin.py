@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from repro.checks import nonnegative
+from repro.devices import to_device
 from repro.optim.per_run import PerRun
 
 if TYPE_CHECKING:
@@ -59,10 +60,10 @@ class PerRunLangevin(PerRun):
         p.sub_(lr * drift)
         temperature = group["temperature"]
         if bool((temperature > 0).any()):   # a CPU tensor: no wait for the device
-            t = temperature.to(p.device, p.dtype)
+            t = to_device(temperature, p.device).to(p.dtype)
             t = t.reshape(lr.shape) if t.ndim == 1 else t
+            # drawn where the generator lives (the same noise on every device), then moved
             where = self.generator.device if self.generator is not None else p.device
-            xi = torch.randn(p.shape, generator=self.generator, dtype=p.dtype,
-                             device=where).to(p.device)
-            p.add_(torch.sqrt(2 * lr * t) * xi)
+            xi = torch.randn(p.shape, generator=self.generator, dtype=p.dtype, device=where)
+            p.add_(torch.sqrt(2 * lr * t) * to_device(xi, p.device))
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from repro.checks import nonnegative
+from repro.devices import to_device
 from repro.optim.gd import GD
 
 if TYPE_CHECKING:
@@ -72,12 +73,7 @@ class NoiseInjection:
         else:
             bits = torch.randint(0, 2, like.shape, generator=self.generator, device=on)
             xi = (2 * bits - 1).to(like.dtype)
-        xi = sigma * xi
-        if xi.device.type == "cpu" and like.device.type == "cuda":
-            # a CPU generator driving a GPU run: the same draws, copied from pinned memory without
-            # waiting (a plain copy would hold the host until the GPU caught up, every step)
-            return xi.pin_memory().to(like.device, non_blocking=True)
-        return xi.to(like.device)
+        return to_device(sigma * xi, like.device)   # a CPU generator can drive a GPU run
 
     def perturbation(
         self,

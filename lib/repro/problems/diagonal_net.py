@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 
 from repro.checks import positive_int as _positive_int
+from repro.devices import to_device
 from repro.seeds import generator as _generator
 
 
@@ -97,7 +98,7 @@ class QuadraticRegression:
 
         Without replacement (the default) a run's B examples are distinct, a uniform subset of
         the n; with replacement they are B independent uniform draws. ``generator`` lives on the
-        CPU; the indices move to the problem's device.
+        CPU; the indices move to the problem's device without waiting for it.
         """
         S, B = _positive_int("n_runs", n_runs), _positive_int("batch_size", batch_size)
         if B > self.n and not replacement:
@@ -106,7 +107,7 @@ class QuadraticRegression:
             idx = torch.randint(0, self.n, (S, B), generator=generator)
         else:
             idx = torch.rand(S, self.n, generator=generator).argsort(-1)[:, :B]
-        return idx.to(self.X.device)
+        return to_device(idx, self.X.device)
 
     def gauss_newton_factors(self, w: torch.Tensor) -> torch.Tensor:
         """The per-example factors g_i = sqrt(2) w * x_i, shape (..., n, d): the Gauss-Newton part
