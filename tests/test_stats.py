@@ -83,3 +83,13 @@ def test_paired_z_when_the_standard_error_is_zero_or_undefined():
 def test_paired_refuses_bad_input(a, b):
     with pytest.raises(ValueError, match="equal-length, non-empty"):
         paired(a, b)
+
+
+def test_tensors_are_read_on_any_device_as_numbers_are():
+    values = [0.1, 0.4, 0.35, 0.9]
+    t = torch.tensor(values, dtype=torch.float32)
+    assert mean(t) == mean(t.tolist()) and sem(t) == sem(t.tolist())
+    assert mean(list(t)) == mean(t)                                   # a list of 0-d tensors
+    assert paired(t, t.flip(0)).as_dict() == paired(t.tolist(), t.flip(0).tolist()).as_dict()
+    if torch.cuda.is_available():                                     # a GPU tensor
+        assert mean(t.cuda()) == mean(t)
