@@ -5,7 +5,6 @@ and device, and leaves torch as it found it; its command runs a small chapter cl
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import pytest
 import torch
 
 import repro
+from _benchmarks import load_benchmark
 from repro.devices import to_device
 from repro.optim import make
 
@@ -23,11 +23,7 @@ SCRIPT = ROOT / "benchmarks" / "fake_cuda.py"
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("fake_cuda", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["fake_cuda"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("fake_cuda")
 
 
 fake = _load()

@@ -9,18 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from _benchmarks import load_benchmark
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "gpu_paper.py"
 
 
 def _load_plan():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("gpu_paper", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["gpu_paper"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("gpu_paper")
 
 
 def test_dry_run_resolves_every_paper_preset_of_the_plan():
