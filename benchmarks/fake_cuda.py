@@ -13,8 +13,8 @@ the device, and a device index into a CPU tensor. Tensors that no Python call ma
 code or ``torch.func`` transforms other than ``vmap``) carry no tag and are ignored.
 
 For each chapter the command resolves its parameters as ``repro run`` does (the preset, then the
-``-p`` overrides), runs the code cells of its ``experiments.ipynb`` in a process of its own with those
-values set after the parameters cell and ``REPRO_DEVICE=cuda``, leaves out the cell that calls
+``-p`` overrides), runs the code cells of its ``experiments.ipynb`` in a process of its own with
+those values set after the parameters cell and ``REPRO_DEVICE=cuda``, leaves out the cell that calls
 ``finish(`` (no metrics, no run folder) and prints OK or each distinct hit with its notebook cell
 and line. Exit status 0 when every chapter ran without a hit, 1 otherwise, 2 for bad input. It
 sees where tensors live, not how long anything takes, nor numerics that only CUDA kernels have.
