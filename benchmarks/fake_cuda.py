@@ -18,8 +18,6 @@ those values set after the parameters cell and ``REPRO_DEVICE=cuda``, leaves out
 ``finish(`` (no metrics, no run folder) and prints OK or each distinct hit with its notebook cell
 and line. Exit status 0 when every chapter ran without a hit, 1 otherwise, 2 for bad input. It
 sees where tensors live, not how long anything takes, nor numerics that only CUDA kernels have.
-Known limit, not yet explained: chapter 8's kernel regression (its NTK comes from ``torch.func``
-transforms) stops with a singular solve under the fake device, though it runs on the CPU.
 
 Used by: tests/test_fake_cuda.py; by hand before a GPU run (benchmarks/gpu_paper.py).
 """
@@ -507,7 +505,9 @@ def main(argv: list[str] | None = None) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    torch.set_num_threads(min(2, torch.get_num_threads()))
+    # one thread, as the notebooks take on a CPU: with two, MKL's batched LU stopped on chapter
+    # 8's kernel regression under the fake device (bad pivots), which no device would do
+    torch.set_num_threads(1)
     clean = True
     with tempfile.TemporaryDirectory(prefix="fake-cuda-") as scratch:
         for chapter, values in plan:
