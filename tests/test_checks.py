@@ -94,3 +94,21 @@ def test_finite_watch_raises_at_the_first_bad_step_when_read():
             watch.check()                               # finite so far
     with pytest.raises(Diverged, match="training loss became non-finite at step 3"):
         watch.check()
+
+
+def test_a_watch_with_every_reads_itself_after_every_kth_update():
+    from repro.checks import FiniteWatch
+
+    watch = FiniteWatch("loss", every=4)
+    for step in range(3):                       # steps 0..2 finite, step 3 not: read at once
+        watch.update(torch.tensor([1.0]), step)
+    with pytest.raises(Diverged, match="at step 3"):
+        watch.update(torch.tensor([float("nan")]), 3)
+    late = FiniteWatch("loss", every=4)
+    late.update(torch.tensor([float("inf")]), 0)      # not read yet: no raise before the 4th
+    for step in range(1, 3):
+        late.update(torch.tensor([1.0]), step)
+    with pytest.raises(Diverged, match="at step 0"):
+        late.update(torch.tensor([1.0]), 3)
+    with pytest.raises(ValueError, match="every"):
+        FiniteWatch("loss", every=0)

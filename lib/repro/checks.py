@@ -41,13 +41,16 @@ class FiniteWatch:
 
     ``update(value, step)`` records, on the value's device, the first step at which ``value`` held
     a NaN or an infinity; ``check()`` reads that step back (one synchronisation) and raises the
-    same ``Diverged`` as ``check_finite(value, what, step)`` would have raised at that step. A loop
-    calls ``update`` every step and ``check`` every K steps and at its end: it stops at most K - 1
-    steps after the divergence instead of at once, with the same message.
+    same ``Diverged`` as ``check_finite(value, what, step)`` would have raised at that step. With
+    ``every=K``, ``update`` itself reads it after every K-th update; a loop then calls ``update``
+    every step and ``check`` once at its end, and stops at most K - 1 steps after the divergence
+    instead of at once, with the same message.
     """
 
-    def __init__(self, what: str = "loss") -> None:
+    def __init__(self, what: str = "loss", every: int | None = None) -> None:
         self.what = what
+        self.every = None if every is None else positive_int("every", every)
+        self.updates = 0
         self.first: torch.Tensor | None = None    # () long on the device; -1: finite so far
 
     def update(self, value: torch.Tensor, step: int) -> None:
@@ -55,6 +58,9 @@ class FiniteWatch:
         if self.first is None:
             self.first = torch.full((), -1, dtype=torch.long, device=bad.device)
         self.first = torch.where(bad & (self.first < 0), step, self.first)
+        self.updates += 1
+        if self.every is not None and self.updates % self.every == 0:
+            self.check()
 
     def check(self) -> None:
         if self.first is None:

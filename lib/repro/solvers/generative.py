@@ -120,7 +120,7 @@ def _map_chunk(decoder, params0, A, y, m, z0, lam_z, lam_theta, steps_z, steps_t
     # Phase 1: z with theta = theta0, shared by every problem (one ordinary batched forward).
     z = z0.clone().requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr_z)
-    watch = FiniteWatch("CSGM objective (z steps)")
+    watch = FiniteWatch("CSGM objective (z steps)", every=CHECK_EVERY)
     for step in range(int(steps_z)):
         x = functional_call(decoder, params0, (z,))  # detached weights: no gradient for theta
         loss = _residual_fit(A_r, y_r, x, m_r) + lam_z * (z**2).sum(-1)
@@ -128,8 +128,6 @@ def _map_chunk(decoder, params0, A, y, m, z0, lam_z, lam_theta, steps_z, steps_t
         opt.zero_grad()
         loss.sum().backward()
         opt.step()
-        if (step + 1) % CHECK_EVERY == 0:
-            watch.check()
     watch.check()
     z = z.detach()
 
@@ -144,7 +142,7 @@ def _map_chunk(decoder, params0, A, y, m, z0, lam_z, lam_theta, steps_z, steps_t
                           m_r.reshape(K))
         lam_theta_k = lam_theta.expand(B, R).reshape(K)
         opt = _adam(list(theta.values()), lr=lr_theta, betas=(0.5, 0.999))
-        watch = FiniteWatch("CS-BGM objective (theta steps)")
+        watch = FiniteWatch("CS-BGM objective (theta steps)", every=CHECK_EVERY)
         for step in range(int(steps_theta)):
             shift_k = _theta_shift(theta, params0, layer_mean)
             loss = _residual_fit(Af, yf, call(theta, zf), mf) + lam_theta_k * shift_k
@@ -152,8 +150,6 @@ def _map_chunk(decoder, params0, A, y, m, z0, lam_z, lam_theta, steps_z, steps_t
             opt.zero_grad()
             loss.sum().backward()
             opt.step()
-            if (step + 1) % CHECK_EVERY == 0:
-                watch.check()
         watch.check()
         with torch.no_grad():
             x = call(theta, zf).reshape(B, R, -1)

@@ -120,7 +120,7 @@ def train(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: dict, 
     keys = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
     evals: dict[str, list[torch.Tensor]] = {k: [] for k in keys}
     history = {"epoch": [], **{k: [] for k in keys}, "seconds": 0.0}
-    watch = FiniteWatch("training loss")
+    watch = FiniteWatch("training loss", every=check_every)
     started = time.perf_counter()
     step = 0
     bar = tqdm(range(1, epochs + 1), desc=desc, disable=not progress, mininterval=2.0)
@@ -142,8 +142,6 @@ def train(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: dict, 
             loss.sum().backward()
             optimizer.step()
             step += 1
-            if step % check_every == 0:
-                watch.check()
         if on_epoch_end is not None:
             on_epoch_end(epoch)
         if epoch % eval_every == 0 or epoch == epochs:

@@ -157,7 +157,7 @@ def fit(model: MPNN, splits: QM9Splits, aggregator: Aggregator, baseline: Sequen
                                                           patience=5, min_lr=1e-5)
     history = {"train_loss": [], "val_delta_m": [], "test_delta_m": [], "lr": []}
     best, step = None, 0
-    watch = FiniteWatch("QM9 task losses")
+    watch = FiniteWatch("QM9 task losses", every=100)
     started = time.perf_counter()
     for epoch in range(1, epochs + 1):
         model.train()
@@ -169,8 +169,6 @@ def fit(model: MPNN, splits: QM9Splits, aggregator: Aggregator, baseline: Sequen
                                 step, watch)
             total = total + losses.detach().double().mean()   # read once per epoch
             batches += 1
-            if step % 100 == 0:
-                watch.check()
         watch.check()
         total = float(total)
         val_mae = evaluate_mae(model, val, mean, std)

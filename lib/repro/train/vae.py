@@ -33,7 +33,7 @@ def train_vae(vae: VAE, x: torch.Tensor, epochs: int = 100, batch_size: int = 64
         raise ValueError("train_vae: pixels must lie in [0, 1] (the decoder is Bernoulli)")
     opt = torch.optim.Adam(vae.parameters(), lr=lr)
     totals = []                      # per epoch, on the device
-    watch = FiniteWatch("VAE training loss")
+    watch = FiniteWatch("VAE training loss", every=check_every)
     n, step = len(x), 0
     vae.train()
     for epoch in range(int(epochs)):
@@ -48,8 +48,6 @@ def train_vae(vae: VAE, x: torch.Tensor, epochs: int = 100, batch_size: int = 64
             opt.step()
             total = total + loss.detach().double() * len(batch)
             step += 1
-            if step % check_every == 0:
-                watch.check()
         totals.append(total / n)
     watch.check()
     vae.eval()
